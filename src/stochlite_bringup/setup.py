@@ -23,6 +23,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            # On PATH after sourcing install/setup.bash: `ros2 launch` for pip-only machines.
+            "launch_runner = stochlite_bringup.runner:main",
         ],
     },
 )
