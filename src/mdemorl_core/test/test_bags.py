@@ -1,0 +1,108 @@
+"""Reading transitions back from rosbag2 MCAP bags, including bags whose recorder was killed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from mdemorl_core.bags import TRANSITION_TOPIC, TRANSITION_TYPE, BagError, read_transitions
+
+MSG_DIR = Path(__file__).resolve().parents[2] / "mdemorl_msgs" / "msg"
+
+
+def _write_bag(path: Path, rows: list[dict]) -> None:
+    typestore = get_typestore(Stores.ROS2_KILTED)
+    text = (MSG_DIR / "Transition.msg").read_text()
+    typestore.register(get_types_from_msg(text, TRANSITION_TYPE))
+    transition = typestore.types[TRANSITION_TYPE]
+    header = typestore.types["std_msgs/msg/Header"]
+    stamp = typestore.types["builtin_interfaces/msg/Time"]
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection(TRANSITION_TOPIC, TRANSITION_TYPE, typestore=typestore)
+        other = writer.add_connection("/other", "std_msgs/msg/Header", typestore=typestore)
+        for i, row in enumerate(rows):
+            msg = transition(
+                header=header(stamp=stamp(sec=i, nanosec=0), frame_id=""),
+                episode=row["episode"],
+                step=row["step"],
+                observation=np.asarray(row["obs"], dtype=np.float32),
+                action=np.asarray(row["act"], dtype=np.float32),
+                next_observation=np.asarray(row["next_obs"], dtype=np.float32),
+                reward=np.float32(row["rew"]),
+                terminated=row["terminated"],
+                truncated=False,
+            )
+            writer.write(connection, i * 1000, typestore.serialize_cdr(msg, TRANSITION_TYPE))
+            noise = header(stamp=stamp(sec=i, nanosec=0), frame_id="x")
+            writer.write(other, i * 1000, typestore.serialize_cdr(noise, "std_msgs/msg/Header"))
+
+
+def _rows(n: int) -> list[dict]:
+    return [
+        {
+            "episode": i // 10,
+            "step": i % 10,
+            "obs": [i, 2.0 * i, -1.0],
+            "act": [0.1 * (i % 5)],
+            "next_obs": [i + 1, 2.0 * i + 2, -1.0],
+            "rew": 0.5 - 0.01 * i,
+            "terminated": i % 10 == 9,
+        }
+        for i in range(n)
+    ]
+
+
+def test_round_trip_and_invalid_messages_are_counted(tmp_path: Path) -> None:
+    rows = _rows(40)
+    rows[5]["obs"] = [float("nan"), 0.0, 0.0]
+    rows[7]["act"] = [0.1, 0.2]
+    _write_bag(tmp_path / "bag", rows)
+
+    arrays, report = read_transitions(tmp_path / "bag")
+
+    kept = [r for i, r in enumerate(rows) if i not in (5, 7)]
+    assert len(arrays) == 38 and report.transitions == 38
+    assert report.rejected_non_finite == 1 and report.rejected_wrong_dims == 1
+    np.testing.assert_array_equal(arrays.obs, np.array([r["obs"] for r in kept], np.float32))
+    np.testing.assert_array_equal(
+        arrays.act[:, 0], np.array([r["act"][0] for r in kept], np.float32)
+    )
+    np.testing.assert_array_equal(arrays.next_obs[:, 1], [r["next_obs"][1] for r in kept])
+    np.testing.assert_allclose(arrays.rew, [r["rew"] for r in kept], rtol=1e-6)
+    np.testing.assert_array_equal(arrays.terminated, [r["terminated"] for r in kept])
+    np.testing.assert_array_equal(arrays.step, [r["step"] for r in kept])
+    assert report.truncated_files == []
+
+
+def test_killed_recorder_bag_keeps_every_complete_message(tmp_path: Path) -> None:
+    _write_bag(tmp_path / "bag", _rows(30))
+    mcap_file = next((tmp_path / "bag").glob("*.mcap"))
+    (tmp_path / "bag" / "metadata.yaml").unlink()
+    data = mcap_file.read_bytes()
+    # A recorder killed after its last data chunk: no summary section, no footer, a cut record.
+    data_end = data.index(b"\x0f" + (4).to_bytes(8, "little"))  # the DataEnd record
+    mcap_file.write_bytes(data[: data_end + 5])
+
+    arrays, report = read_transitions(tmp_path / "bag")
+
+    assert len(arrays) == 30
+    assert report.truncated_files == [mcap_file.name]
+    assert "truncated" in report.summary()
+
+
+def test_unreadable_bags_raise_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(BagError, match="bag not found"):
+        read_transitions(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BagError, match="no .mcap files"):
+        read_transitions(tmp_path / "empty")
+    (tmp_path / "junk.mcap").write_bytes(b"this is not a bag")
+    with pytest.raises(BagError, match="not a readable MCAP file"):
+        read_transitions(tmp_path / "junk.mcap")
+    _write_bag(tmp_path / "bag", _rows(3))
+    with pytest.raises(BagError, match="no valid"):
+        read_transitions(tmp_path / "bag", topic="/nothing_here")
