@@ -1,0 +1,126 @@
+"""One-state DMD-MPC planning from a trained agent: what the planner node serves over ROS.
+
+The inner loop plans for 10 000 start states at once; a robot asks for one. Both go through
+:meth:`DMDMPCPlanner.plan` with the same model, policy and critic, so a plan served here is what the
+inner loop would have produced for that state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mdemorl_core.agent import Agent, planner_config_for
+from mdemorl_core.planning.dmd_mpc import DMDMPCPlanner
+from mdemorl_core.training.checkpoint import has_checkpoint, load_checkpoint
+from mdemorl_core.training.loop import resolve_device
+from mdemorl_core.training.run_dir import RunPaths, read_run_config
+
+MAX_HORIZON = 200
+MAX_SAMPLES = 100_000
+
+
+class PlanningUnavailable(RuntimeError):
+    """No plan can be made (no checkpoint yet, or a model-free run)."""
+
+
+@dataclass
+class Plan:
+    """A planned sequence: actions ``H x A`` in [-1, 1], its model-predicted return (with the
+    terminal value) and the wall time the planning took."""
+
+    actions: np.ndarray
+    predicted_return: float
+    seconds: float
+
+
+class PlanningService:
+    """Plans from single observations with a snapshot of a trained agent (model, actor, critic)."""
+
+    def __init__(self, agent: Agent, version: int, default_horizon: int = 10) -> None:
+        if agent.model is None:
+            raise PlanningUnavailable(
+                f"a '{agent.config.algo}' agent has no dynamics model to plan with"
+            )
+        self.agent = agent
+        self.version = version
+        self.default_horizon = default_horizon
+
+    @property
+    def obs_dim(self) -> int:
+        return self.agent.obs_dim
+
+    @classmethod
+    def from_run(cls, run_dir: Path | str, default_horizon: int = 10) -> PlanningService:
+        """Load the latest checkpoint of a training run (``mdemorl train`` or the trainer node)."""
+        paths = RunPaths(Path(run_dir))
+        if not has_checkpoint(paths.checkpoint_dir):
+            raise PlanningUnavailable(f"no checkpoint in {paths.checkpoint_dir} yet")
+        config = read_run_config(paths.root)
+        state = load_checkpoint(paths.checkpoint_dir)
+        agent_state = state["agent"]
+        agent = Agent(
+            int(agent_state["obs_dim"]),
+            int(agent_state["act_dim"]),
+            config.agent,
+            resolve_device(config.device),
+            config.seed,
+        )
+        agent.load_state_dict(agent_state)
+        return cls(agent, version=int(state["epoch"]), default_horizon=default_horizon)
+
+    def plan(
+        self,
+        observation: np.ndarray,
+        horizon: int = 0,
+        num_samples: int = 0,
+        elite_fraction: float = 0.0,
+    ) -> Plan:
+        """Plan from one ``[O]`` observation. Zero overrides keep the configured values.
+
+        Raises ValueError for a wrong-length or non-finite observation and out-of-range overrides.
+        """
+        obs = np.asarray(observation, dtype=np.float32)
+        if obs.shape != (self.obs_dim,):
+            raise ValueError(f"observation must have {self.obs_dim} values, got {obs.size}")
+        if not np.all(np.isfinite(obs)):
+            raise ValueError("observation contains NaN or Inf")
+        horizon = horizon or self.default_horizon
+        if not 1 <= horizon <= MAX_HORIZON:
+            raise ValueError(f"horizon must be in [1, {MAX_HORIZON}], got {horizon}")
+        if not 0 <= num_samples <= MAX_SAMPLES:
+            raise ValueError(f"num_samples must be in [0, {MAX_SAMPLES}], got {num_samples}")
+        if not (elite_fraction == 0.0 or 0.0 < elite_fraction <= 1.0) or math.isnan(elite_fraction):
+            raise ValueError(f"elite_fraction must be in (0, 1] (0: default), got {elite_fraction}")
+        agent = self.agent
+        assert agent.model is not None
+        model = agent.model
+        config = planner_config_for(agent.config.algo, agent.config.planner)
+        overrides: dict[str, float | int] = {}
+        if num_samples:
+            overrides["num_samples"] = num_samples
+        if elite_fraction:
+            overrides["elite_fraction"] = elite_fraction
+        planner = DMDMPCPlanner(dataclasses.replace(config, **overrides))
+        noise = config.sample_model_noise
+        start = time.perf_counter()
+        result = planner.plan(
+            torch.as_tensor(obs, device=agent.device).unsqueeze(0),
+            horizon,
+            lambda o, a, g: model.step(o, a, g, sample_noise=noise),
+            agent.actor.policy_action,
+            agent.sac.soft_value,
+            agent.torch_generator,
+        )
+        seconds = time.perf_counter() - start
+        return Plan(
+            actions=result.actions[0].cpu().numpy().astype(np.float32),
+            predicted_return=float(result.returns[0].item()),
+            seconds=seconds,
+        )

@@ -1,0 +1,144 @@
+"""A PlanActions client calls the planner node, which plans from a training run's checkpoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mdemorl_core.agent import Agent
+from mdemorl_core.config import build_train_config, config_to_dict
+from mdemorl_core.training.checkpoint import save_checkpoint
+from mdemorl_core.training.loop import CHECKPOINT_FORMAT
+from mdemorl_core.training.run_dir import RunPaths, prepare_new_run
+from stochlite_bringup.ros_test_env import isolated_ros_env
+
+pytestmark = pytest.mark.ros
+
+SMALL_AGENT = {
+    "model": {"ensemble_size": 3, "num_elites": 2, "hidden_size": 32, "max_epochs": 5},
+    "sac": {"hidden_size": 32},
+    "schedule": {"b_start": 10, "b_end": 10},
+    "utd_ratio": 0.05,
+    "initial_random_steps": 0,
+}
+
+
+def _write_run(run_dir: Path) -> None:
+    torch.set_num_threads(1)
+    config = build_train_config({"env_id": "Pendulum-v1", "agent": SMALL_AGENT})
+    agent = Agent(3, 1, config.agent, torch.device("cpu"), seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        obs = rng.uniform(-1, 1, 3).astype(np.float32)
+        act = rng.uniform(-1, 1, 1).astype(np.float32)
+        agent.observe(obs, act, float(-np.sum(obs**2)), obs + 0.1 * act[0], False)
+    agent.update(1)
+    paths = RunPaths(run_dir)
+    prepare_new_run(paths, config)
+    state = {"format": CHECKPOINT_FORMAT, "config": config_to_dict(config), "epoch": 2}
+    save_checkpoint(paths.checkpoint_dir, {**state, "agent": agent.state_dict()})
+
+
+@pytest.fixture
+def ros_context(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = isolated_ros_env(tmp_path / "ros_log", salt=7)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import rclpy
+
+    rclpy.init()
+    yield env
+    rclpy.try_shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _call(node, client, request, timeout: float = 30.0):  # noqa: ANN001, ANN202
+    import rclpy
+
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    assert future.done(), "planner did not answer in time"
+    return future.result()
+
+
+def test_client_gets_plans_from_planner_node(tmp_path: Path, ros_context: dict[str, str]) -> None:
+    import rclpy
+
+    from mdemorl_msgs.srv import PlanActions
+
+    run_dir = tmp_path / "run"
+    server = subprocess.Popen(
+        [
+            "python",
+            "-m",
+            "mdemorl_planner_node.planner_node",
+            "--ros-args",
+            "-p",
+            f"run_dir:={run_dir}",
+            "-p",
+            "default_horizon:=6",
+            "-p",
+            "reload_period:=0.2",
+        ],
+        env=ros_context,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    node = rclpy.create_node("plan_client")
+    try:
+        client = node.create_client(PlanActions, "/planner_node/plan")
+        assert client.wait_for_service(timeout_sec=30.0)
+
+        empty = _call(node, client, PlanActions.Request(observation=[0.0, 0.0, 0.0]))
+        assert not empty.success and "no checkpoint" in empty.message
+
+        _write_run(run_dir)
+        deadline = time.monotonic() + 30.0
+        response = empty
+        while not response.success and time.monotonic() < deadline:
+            time.sleep(0.3)
+            response = _call(node, client, PlanActions.Request(observation=[0.1, 0.2, -0.3]))
+        assert response.success, response.message
+        assert (response.horizon, response.action_dim) == (6, 1)
+        assert len(response.actions) == 6
+        assert all(-1.0 <= a <= 1.0 for a in response.actions)
+        assert response.model_version == response.policy_version == 2
+        assert response.plan_seconds > 0.0
+
+        override = _call(node, client, PlanActions.Request(observation=[0.0] * 3, horizon=9))
+        assert override.success and override.horizon == 9 and len(override.actions) == 9
+
+        bad = _call(node, client, PlanActions.Request(observation=[0.0, float("nan"), 0.0]))
+        assert not bad.success and "NaN" in bad.message
+        short = _call(node, client, PlanActions.Request(observation=[0.0]))
+        assert not short.success and "3 values" in short.message
+    finally:
+        node.destroy_node()
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+def test_missing_run_dir_parameter_is_a_clear_error(
+    tmp_path: Path, ros_context: dict[str, str]
+) -> None:
+    result = subprocess.run(
+        ["python", "-m", "mdemorl_planner_node.planner_node"],
+        env=ros_context,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "run_dir" in result.stderr
