@@ -106,3 +106,31 @@ def test_unreadable_bags_raise_clear_errors(tmp_path: Path) -> None:
     _write_bag(tmp_path / "bag", _rows(3))
     with pytest.raises(BagError, match="no valid"):
         read_transitions(tmp_path / "bag", topic="/nothing_here")
+
+
+def test_retrain_from_bag_replays_epochs_in_recorded_order(tmp_path: Path) -> None:
+    from mdemorl_core.config import build_train_config
+    from mdemorl_core.training.online import retrain_from_bag
+    from mdemorl_core.training.progress_log import read_progress
+
+    _write_bag(tmp_path / "bag", _rows(50))
+    config = build_train_config(
+        {
+            "env_id": "Pendulum-v1",
+            "steps_per_epoch": 20,
+            "agent": {
+                "model": {"ensemble_size": 2, "num_elites": 1, "hidden_size": 16, "max_epochs": 2},
+                "sac": {"hidden_size": 16, "batch_size": 8},
+                "schedule": {"b_start": 4, "b_end": 4, "h_start": 2, "h_end": 2},
+                "utd_ratio": 0.1,
+                "min_model_data": 10,
+            },
+        }
+    )
+    trainer, summary = retrain_from_bag(tmp_path / "bag", config, tmp_path / "run", 3, 1)
+
+    rows = read_progress(tmp_path / "run" / "progress.csv")
+    assert [int(r["env_steps"]) for r in rows] == [20, 40, 50]
+    assert trainer.epoch == 3 and "50 transitions" in summary
+    with pytest.raises(ValueError, match="dims 3/1"):
+        retrain_from_bag(tmp_path / "bag", config, tmp_path / "other", 4, 1)

@@ -1,0 +1,196 @@
+"""Algorithm 1 fed from outside: transitions arrive from a robot (the trainer node) or a bag.
+
+:class:`OnlineTrainer` owns the agent, the run directory, the progress log and the checkpoints,
+but no environment: the caller hands it transitions with :meth:`OnlineTrainer.add` and runs
+:meth:`OnlineTrainer.run_epoch` whenever :meth:`OnlineTrainer.epoch_ready` says an epoch's worth of
+new experience (``steps_per_epoch`` transitions) has arrived. Its run directories have the layout
+of ``mdemorl train`` (config.yaml, progress.csv, checkpoint/, tb/), so ``mdemorl eval``,
+``mdemorl plot`` and the planner node read them the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mdemorl_core.agent import Agent
+from mdemorl_core.config import TrainConfig, config_to_dict
+from mdemorl_core.policy_io import serialize_actor
+from mdemorl_core.training.checkpoint import load_checkpoint, save_checkpoint
+from mdemorl_core.training.loop import AGENT_METRICS, CHECKPOINT_FORMAT, resolve_device
+from mdemorl_core.training.progress_log import ProgressLog
+from mdemorl_core.training.run_dir import (
+    RunPaths,
+    check_resumable,
+    prepare_new_run,
+    read_run_config,
+)
+
+
+class OnlineTrainer:
+    """Trains an agent on externally supplied transitions, one epoch per ``steps_per_epoch``."""
+
+    def __init__(
+        self, config: TrainConfig, run_dir: Path, obs_dim: int, act_dim: int, resume: bool = False
+    ) -> None:
+        """Start a new run in ``run_dir`` (refused if one is there), or with ``resume`` continue
+        the run there from its last checkpoint (its stored config wins over ``config``)."""
+        self.paths = RunPaths(Path(run_dir))
+        if resume:
+            check_resumable(self.paths)
+            config = read_run_config(self.paths.root)
+        self.config = config
+        self.agent = Agent(
+            obs_dim, act_dim, config.agent, resolve_device(config.device), config.seed
+        )
+        self.progress = ProgressLog(self.paths.progress)
+        self.rows: list[dict[str, str]] = []
+        self.epoch = 0
+        if resume:
+            state = load_checkpoint(self.paths.checkpoint_dir)
+            self.agent.load_state_dict(state["agent"])
+            self.epoch = int(state["epoch"])
+            self.rows = list(state["progress_rows"])
+        else:
+            prepare_new_run(self.paths, config)
+        self.progress.start(self.rows)
+        self.new_steps = 0
+        self.episode_return = 0.0
+        self.finished_returns: list[float] = []
+        self.rejected = 0
+        self.epoch_started = time.perf_counter()
+
+    @property
+    def obs_dim(self) -> int:
+        return self.agent.obs_dim
+
+    @property
+    def act_dim(self) -> int:
+        return self.agent.act_dim
+
+    def add(
+        self,
+        obs: np.ndarray,
+        act: np.ndarray,
+        rew: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        truncated: bool,
+    ) -> None:
+        """Append one transition to D_ENV. Raises ValueError (and counts it in ``rejected``) for
+        wrong dimensions, NaN/Inf, or actions outside [-1, 1]; nothing is stored then."""
+        obs_a = np.asarray(obs, dtype=np.float32).reshape(-1)
+        act_a = np.asarray(act, dtype=np.float32).reshape(-1)
+        next_a = np.asarray(next_obs, dtype=np.float32).reshape(-1)
+        problem = ""
+        if obs_a.size != self.obs_dim or next_a.size != self.obs_dim or act_a.size != self.act_dim:
+            problem = (
+                f"dimensions obs {obs_a.size}/next_obs {next_a.size}/action {act_a.size}, "
+                f"expected {self.obs_dim}/{self.obs_dim}/{self.act_dim}"
+            )
+        elif not (
+            np.all(np.isfinite(obs_a)) and np.all(np.isfinite(next_a)) and math.isfinite(rew)
+        ):
+            problem = "NaN or Inf in observation or reward"
+        elif not np.all(np.abs(act_a) <= 1.0 + 1e-6) or not np.all(np.isfinite(act_a)):
+            problem = "action outside [-1, 1]"
+        if problem:
+            self.rejected += 1
+            raise ValueError(f"transition rejected: {problem}")
+        self.agent.observe(obs_a, act_a, float(rew), next_a, bool(terminated))
+        self.new_steps += 1
+        self.episode_return += float(rew)
+        if terminated or truncated:
+            self.finished_returns.append(self.episode_return)
+            self.episode_return = 0.0
+
+    def epoch_ready(self) -> bool:
+        return self.new_steps >= self.config.steps_per_epoch
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.config.epochs
+
+    def run_epoch(self) -> dict[str, float]:
+        """Algorithm 1 steps 2-5 on the data so far, then a progress row and a checkpoint.
+
+        Returns the progress row as numbers (``eval_return`` is NaN: evaluation needs a simulator
+        and is ``mdemorl eval``'s job; ``train_return`` is the mean return of the episodes that
+        ended during this epoch).
+        """
+        metrics = self.agent.update(self.epoch + 1)
+        self.epoch += 1
+        row: dict[str, float] = {
+            "epoch": self.epoch,
+            "env_steps": self.agent.env_steps,
+            "eval_return": math.nan,
+            "eval_return_std": math.nan,
+            "train_return": float(np.mean(self.finished_returns))
+            if self.finished_returns
+            else math.nan,
+            "train_episodes": len(self.finished_returns),
+        }
+        row.update({name: float(metrics[name]) for name in AGENT_METRICS})
+        row["epoch_seconds"] = time.perf_counter() - self.epoch_started
+        self.rows.append(self.progress.append({k: _as_number(k, v) for k, v in row.items()}))
+        self.save()
+        self.new_steps = 0
+        self.finished_returns = []
+        self.epoch_started = time.perf_counter()
+        return row
+
+    def save(self) -> None:
+        """Atomic checkpoint in the ``mdemorl train`` format (without environment RNG states)."""
+        state: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "config": config_to_dict(self.config),
+            "epoch": self.epoch,
+            "agent": self.agent.state_dict(),
+            "progress_rows": list(self.rows),
+        }
+        save_checkpoint(self.paths.checkpoint_dir, state)
+
+    def policy_blob(self) -> bytes:
+        """The current actor, serialized for ``mdemorl_msgs/PolicyUpdate`` (version = epoch)."""
+        return serialize_actor(self.agent.actor, algorithm=self.config.algo, version=self.epoch)
+
+
+def _as_number(name: str, value: float) -> float | int:
+    return int(value) if name in ("epoch", "env_steps", "train_episodes") else float(value)
+
+
+def retrain_from_bag(
+    bag: Path, config: TrainConfig, run_dir: Path, obs_dim: int, act_dim: int
+) -> tuple[OnlineTrainer, str]:
+    """Offline retraining: replay a recorded bag's transitions in their recorded order, running an
+    epoch after every ``steps_per_epoch`` of them, exactly as the trainer node did live.
+
+    Returns the trainer (its run directory holds the result) and the bag read report's summary.
+    """
+    from mdemorl_core.bags import read_transitions
+
+    data, report = read_transitions(bag)
+    if data.obs.shape[1] != obs_dim or data.act.shape[1] != act_dim:
+        raise ValueError(
+            f"bag transitions have obs/action dims {data.obs.shape[1]}/{data.act.shape[1]}, "
+            f"the task {config.env_id} has {obs_dim}/{act_dim}"
+        )
+    trainer = OnlineTrainer(config, run_dir, obs_dim, act_dim)
+    for i in range(len(data)):
+        trainer.add(
+            data.obs[i],
+            data.act[i],
+            float(data.rew[i]),
+            data.next_obs[i],
+            bool(data.terminated[i]),
+            bool(data.truncated[i]),
+        )
+        if trainer.epoch_ready():
+            trainer.run_epoch()
+    if trainer.new_steps:
+        trainer.run_epoch()
+    return trainer, report.summary()
