@@ -1,4 +1,3 @@
-
 from setuptools import find_packages, setup
 
 package_name = "mdemorl_planner_node"
@@ -20,6 +19,7 @@ setup(
     entry_points={
         "console_scripts": [
             "planner_node = mdemorl_planner_node.planner_node:main",
+            "trainer_node = mdemorl_planner_node.trainer_node:main",
         ],
     },
 )

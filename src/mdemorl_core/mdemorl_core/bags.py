@@ -10,9 +10,11 @@ taken from the schemas stored in the bag itself, so no ROS install is needed to 
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from mcap.exceptions import McapError
@@ -118,15 +120,14 @@ def read_transitions(
 ) -> tuple[TransitionArrays, BagReadReport]:
     """Read every valid ``Transition`` of a bag directory (or one ``.mcap`` file).
 
-    Transitions with NaN/Inf values, or whose dimensions differ from the first valid one, are
-    counted and left out. Raises :class:`BagError` when the bag holds no valid transition.
+    Transitions with NaN/Inf values, or whose dimensions differ from those of most transitions,
+    are counted and left out. Raises :class:`BagError` when the bag holds no valid transition.
     """
     bag = Path(bag)
     report = BagReadReport()
     typestore = get_typestore(Stores.ROS2_KILTED)
     registered: set[str] = set()
-    rows: list[tuple[np.ndarray, ...]] = []
-    dims: tuple[int, int] | None = None
+    rows: list[tuple[Any, ...]] = []
     for path in _mcap_files(bag):
         for type_name, type_text, data in _messages(path, topic, report):
             if type_name != TRANSITION_TYPE:
@@ -138,11 +139,6 @@ def read_transitions(
                 registered.add(type_name)
             msg = typestore.deserialize_cdr(data, type_name)
             obs, act, next_obs = msg.observation, msg.action, msg.next_observation
-            if dims is None:
-                dims = (obs.size, act.size)
-            if obs.size != dims[0] or next_obs.size != dims[0] or act.size != dims[1]:
-                report.rejected_wrong_dims += 1
-                continue
             values = np.concatenate([obs, act, next_obs, [msg.reward]])
             if not np.all(np.isfinite(values)):
                 report.rejected_non_finite += 1
@@ -160,6 +156,16 @@ def read_transitions(
                 )
             )
         report.files.append(path.name)
+    # The task's dimensions are those of the bulk of the data; a stray malformed message (or one
+    # from another task) must not decide them.
+    dims = Counter((r[0].size, r[1].size, r[2].size) for r in rows)
+    if dims:
+        (obs_dim, act_dim, next_dim), _ = dims.most_common(1)[0]
+        consistent = [
+            r for r in rows if (r[0].size, r[1].size, r[2].size) == (obs_dim, act_dim, next_dim)
+        ]
+        report.rejected_wrong_dims = len(rows) - len(consistent)
+        rows = consistent if obs_dim == next_dim else []
     if not rows:
         raise BagError(f"no valid {TRANSITION_TYPE} on {topic} in {bag} ({report.summary()})")
     columns = list(zip(*rows, strict=True))

@@ -1,0 +1,127 @@
+"""The trainer node learns from published transitions, publishes policies and status, and records
+a bag that reads back into the same transitions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdemorl_core.bags import read_transitions
+from mdemorl_core.policy_io import deserialize_actor
+from mdemorl_core.training.progress_log import read_progress
+from stochlite_bringup.ros_test_env import isolated_ros_env
+
+pytestmark = pytest.mark.ros
+
+STEPS, EPOCHS = 60, 2
+OVERRIDES = [
+    "agent.model.ensemble_size=2",
+    "agent.model.num_elites=1",
+    "agent.model.hidden_size=16",
+    "agent.model.max_epochs=2",
+    "agent.sac.hidden_size=16",
+    "agent.sac.batch_size=16",
+    "agent.schedule.b_start=4",
+    "agent.schedule.b_end=4",
+    "agent.utd_ratio=0.2",
+    "agent.min_model_data=20",
+]
+
+
+def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
+    env = isolated_ros_env(tmp_path / "ros_log", salt=11)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    from mdemorl_msgs.msg import PolicyUpdate, TrainingStatus, Transition
+
+    run_dir = tmp_path / "run"
+    overrides = "[" + ",".join(f'"{o}"' for o in OVERRIDES) + "]"
+    trainer = subprocess.Popen(
+        [
+            "python",
+            "-m",
+            "mdemorl_planner_node.trainer_node",
+            "--ros-args",
+            "-p",
+            f"run_dir:={run_dir}",
+            "-p",
+            "env_id:=Pendulum-v1",
+            "-p",
+            f"steps_per_epoch:={STEPS}",
+            "-p",
+            f"epochs:={EPOCHS}",
+            "-p",
+            f"overrides:={overrides}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    rclpy.init()
+    node = rclpy.create_node("fake_controller")
+    statuses: list[TrainingStatus] = []
+    policies: list[PolicyUpdate] = []
+    reliable = QoSProfile(depth=10_000, reliability=ReliabilityPolicy.RELIABLE)
+    latched = QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    node.create_subscription(TrainingStatus, "/mdemorl/training_status", statuses.append, 10)
+    node.create_subscription(PolicyUpdate, "/mdemorl/policy", policies.append, latched)
+    pub = node.create_publisher(Transition, "/mdemorl/transition", reliable)
+    try:
+        deadline = time.monotonic() + 60.0
+        while pub.get_subscription_count() < 2 and time.monotonic() < deadline:
+            assert trainer.poll() is None, trainer.communicate()[0]
+            rclpy.spin_once(node, timeout_sec=0.1)  # the trainer and its recorder both listen
+        assert pub.get_subscription_count() == 2, "trainer never subscribed"
+        # A malformed transition is rejected, never learned from.
+        pub.publish(Transition(observation=[0.0], action=[0.0], next_observation=[0.0]))
+        rng = np.random.default_rng(0)
+        sent = []
+        for i in range(STEPS * EPOCHS):
+            obs = rng.uniform(-1, 1, 3).astype(np.float32)
+            act = rng.uniform(-1, 1, 1).astype(np.float32)
+            msg = Transition(episode=i // 30, step=i % 30, reward=float(-obs @ obs))
+            msg.observation, msg.action = obs.tolist(), act.tolist()
+            msg.next_observation = (0.9 * obs).tolist()
+            msg.truncated = i % 30 == 29
+            pub.publish(msg)
+            sent.append(obs)
+            time.sleep(0.001)
+        deadline = time.monotonic() + 120.0
+        while trainer.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        for _ in range(20):
+            rclpy.spin_once(node, timeout_sec=0.05)
+        output = trainer.communicate(timeout=30)[0]
+        assert trainer.returncode == 0, output
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    assert [s.epoch for s in statuses] == [1, 2]
+    assert statuses[-1].env_steps == STEPS * EPOCHS and statuses[-1].d_env == STEPS * EPOCHS
+    assert policies and policies[-1].version == EPOCHS
+    actor = deserialize_actor(bytes(policies[-1].weights), policies[-1].checksum)
+    assert actor.act_numpy(np.zeros(3, dtype=np.float32)).shape == (1,)
+    assert len(read_progress(run_dir / "progress.csv")) == EPOCHS
+    assert "transition rejected" in output
+    data, report = read_transitions(next(run_dir.glob("bag_*")))
+    assert len(data) == STEPS * EPOCHS and report.truncated_files == []
+    np.testing.assert_array_equal(data.obs, np.stack(sent))
