@@ -73,6 +73,7 @@ class ExecuteProcess:
     output: str = "screen"
     additional_env: Mapping[str, str] | None = None
     on_exit: Shutdown | None = None
+    condition: IfCondition | None = None
 
 
 @dataclass
@@ -89,6 +90,27 @@ class Node:
     output: str = "screen"
     additional_env: Mapping[str, str] | None = None
     on_exit: Shutdown | None = None
+    condition: IfCondition | None = None
+
+
+class IfCondition:
+    """True when its expression resolves to "true" / "1" (as ``launch.conditions.IfCondition``)."""
+
+    def __init__(self, predicate_expression: Any) -> None:
+        self.predicate_expression = predicate_expression
+
+    def evaluate(self, context: Context) -> bool:
+        value = str(resolve(self.predicate_expression, context)).strip().lower()
+        if value not in ("true", "false", "1", "0"):
+            raise ValueError(f"condition must be true/false, got '{value}'")
+        return value in ("true", "1")
+
+
+class UnlessCondition(IfCondition):
+    """The negation of :class:`IfCondition`."""
+
+    def evaluate(self, context: Context) -> bool:
+        return not super().evaluate(context)
 
 
 class LaunchDescription:
@@ -111,6 +133,7 @@ def install_as_launch_modules() -> None:
             "Shutdown": Shutdown,
         },
         "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
+        "launch.conditions": {"IfCondition": IfCondition, "UnlessCondition": UnlessCondition},
         "launch_ros": {},
         "launch_ros.actions": {"Node": Node},
     }

@@ -81,12 +81,18 @@ def node_command(node: lc.Node, context: dict[str, str], scratch: Path) -> list[
     if node.namespace:
         cmd += ["-r", f"__ns:={lc.resolve(node.namespace, context)}"]
     for index, params in enumerate(node.parameters):
-        params = lc.resolve(params, context)
         if isinstance(params, dict):
+            # As launch_ros does: values produced by substitutions are parsed as YAML scalars.
+            params = {
+                name: yaml.safe_load(lc.resolve(value, context))
+                if isinstance(value, lc.LaunchConfiguration)
+                else lc.resolve(value, context)
+                for name, value in params.items()
+            }
             path = scratch / f"{node.executable}_{index}.yaml"
             path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
             params = str(path)
-        cmd += ["--params-file", str(params)]
+        cmd += ["--params-file", str(lc.resolve(params, context))]
     for source, target in node.remappings:
         cmd += ["-r", f"{lc.resolve(source, context)}:={lc.resolve(target, context)}"]
     return cmd
@@ -119,6 +125,8 @@ def run(description: Any, context: dict[str, str]) -> int:
     with tempfile.TemporaryDirectory(prefix="launch_runner_") as scratch:
         for entity in description.entities:
             if isinstance(entity, lc.DeclareLaunchArgument):
+                continue
+            if entity.condition is not None and not entity.condition.evaluate(context):
                 continue
             env = dict(os.environ, PYTHONUNBUFFERED="1", **(entity.additional_env or {}))
             if isinstance(entity, lc.Node):
