@@ -90,7 +90,7 @@ def _mcap_files(bag: Path) -> list[Path]:
     return files
 
 
-def _messages(path: Path, topic: str, report: BagReadReport) -> Iterator[tuple[str, bytes, bytes]]:
+def _messages(path: Path, topic: str, report: BagReadReport) -> Iterator[tuple[str, str, bytes]]:
     """Yield (schema name, schema text, CDR bytes) of every complete message on ``topic``."""
     schemas: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
@@ -137,7 +137,7 @@ def read_transitions(
             if type_name not in registered:
                 typestore.register(get_types_from_msg(type_text, type_name))
                 registered.add(type_name)
-            msg = typestore.deserialize_cdr(data, type_name)
+            msg: Any = typestore.deserialize_cdr(data, type_name)
             obs, act, next_obs = msg.observation, msg.action, msg.next_observation
             values = np.concatenate([obs, act, next_obs, [msg.reward]])
             if not np.all(np.isfinite(values)):

@@ -102,12 +102,13 @@ class PlanningService:
         assert agent.model is not None
         model = agent.model
         config = planner_config_for(agent.config.algo, agent.config.planner)
-        overrides: dict[str, float | int] = {}
-        if num_samples:
-            overrides["num_samples"] = num_samples
-        if elite_fraction:
-            overrides["elite_fraction"] = elite_fraction
-        planner = DMDMPCPlanner(dataclasses.replace(config, **overrides))
+        planner = DMDMPCPlanner(
+            dataclasses.replace(
+                config,
+                num_samples=num_samples or config.num_samples,
+                elite_fraction=elite_fraction or config.elite_fraction,
+            )
+        )
         noise = config.sample_model_noise
         start = time.perf_counter()
         result = planner.plan(
