@@ -13,7 +13,8 @@ help:
 	@echo "make setup   - bootstrap .venv (ROS 2 wheels, torch, sims) and colcon build (idempotent)"
 	@echo "make demo    - train M-DeMoRL on the simulated 2R leg and print a summary"
 	@echo "make test    - ruff, mypy (mdemorl_core) and pytest over all packages"
-	@echo "make bench   - speed benchmarks + reduced sample-efficiency study -> BENCHMARKS.md"
+	@echo "make bench   - speed benchmarks + reduced sample-efficiency study -> BENCHMARKS.md (~30 min)"
+	@echo "make bench-full - full sample-efficiency and elite-fraction study (< 2 h here)"
 
 setup:
 	@bash tools/bootstrap.sh
@@ -33,6 +34,12 @@ test: lint typecheck pytest
 
 demo: setup
 	@$(WS) bash tools/demo.sh
+
+bench: setup
+	@$(WS) python bench/run_all.py
+
+bench-full: setup
+	@$(WS) python bench/run_all.py --full
 
 clean:
 	rm -rf build install log

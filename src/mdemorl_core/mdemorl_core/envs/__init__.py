@@ -1,0 +1,27 @@
+"""Robot tasks as Gymnasium environments; importing this package registers them.
+
+After ``import mdemorl_core.envs``, ``gymnasium.make("Leg2R-v0")`` and
+``gymnasium.make("StochLite-v0")`` work; ``gymnasium.make("mdemorl_core.envs:Leg2R-v0")`` imports
+this module itself. Entry points are strings, so registering imports neither MuJoCo nor PyBullet.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+TASK_ENTRY_POINTS: dict[str, str] = {
+    "Leg2R-v0": "mdemorl_core.envs.leg2r:Leg2REnv",
+    "StochLite-v0": "mdemorl_core.envs.stochlite:StochLiteEnv",
+}
+
+
+def register_tasks() -> None:
+    """Register every task with Gymnasium (idempotent, safe on re-import)."""
+    for env_id, entry_point in TASK_ENTRY_POINTS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point)
+
+
+register_tasks()
+
+__all__ = ["TASK_ENTRY_POINTS", "register_tasks"]

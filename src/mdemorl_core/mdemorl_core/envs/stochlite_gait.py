@@ -1,0 +1,210 @@
+"""StochLite low level: robot geometry, trot foot-trajectory generator and leg inverse kinematics.
+
+Pure numpy, shared by ``StochLiteEnv`` and the quadruped bringup. Frames: body frame x forward,
+y left, z up. Legs in the order FL, FR, BL, BR; each has an abduction joint (about body x) at its
+hip point, then hip and knee pitch joints (about -y, so positive swings the distal link forward)
+with no lateral offset, thigh and shank of ``thigh_length`` / ``shank_length``. Joint order per
+leg: (abduction, hip, knee); the knee works on the negative ("knee-forward") branch.
+
+Foot trajectory per leg (in the leg's hip frame, metres): with the leg's phase phi,
+  x = x_shift - (step_length / 2) cos(phi),   y = y_shift,
+  z = -standing_height + z_shift + step_height max(sin(phi), 0)
+i.e. a semi-ellipse: swing arc for phi in [0, pi), flat stance stroke (foot moving back, the body
+moving forward) for phi in [pi, 2 pi). Trot: FL and BR share a phase, FR and BL are half a period
+later. The policy's per-foot (x, y, z) shifts move the ellipse (``shift_limits`` scale [-1, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+LEG_NAMES: tuple[str, ...] = ("FL", "FR", "BL", "BR")
+JOINTS_PER_LEG: tuple[str, ...] = ("abduction", "hip", "knee")
+LEG_SIDES: tuple[float, ...] = (1.0, -1.0, 1.0, -1.0)  # +1 on the left (+y), -1 on the right
+TROT_PHASE_OFFSETS: tuple[float, ...] = (0.0, math.pi, math.pi, 0.0)
+
+
+@dataclass(frozen=True)
+class StochLiteParams:
+    """Geometry, actuators, gait and task parameters of StochLite-v0 (SI units).
+
+    Geometry and actuator values equal ``assets/stochlite.urdf`` (tests cross-check them): a
+    3.4 kg robot, 2.0 kg torso box 0.30 x 0.16 x 0.06 m, 12 hobby-class digital servos (4 N m
+    stall, 7 rad/s no-load speed). Simulation at 240 Hz; the trajectory generator and IK run every
+    sim step; the policy acts every ``decimation`` = 8 sim steps (30 Hz). An episode is
+    ``episode_steps`` = 1000 policy steps (33 s, ~83 gait cycles; ~2.5 s of CPU on one core).
+
+    Gait defaults (chosen by sweeping period, duty factor and stance width with zero shifts): a
+    walking trot, period 0.4 s, duty factor 0.7 (each diagonal pair swings for 0.12 s, with
+    four-foot support in between), 8 cm stride, 4 cm swing height, feet 2 cm outside the hips.
+    With a 50 % duty factor the narrow, tall robot tips over its diagonal support line within a
+    second; with these defaults it walks ~9 m in a 1000-step episode on flat ground.
+    """
+
+    hip_positions: tuple[tuple[float, float, float], ...] = (
+        (0.12, 0.07, 0.0),
+        (0.12, -0.07, 0.0),
+        (-0.12, 0.07, 0.0),
+        (-0.12, -0.07, 0.0),
+    )  # m, abduction axis points in the body frame (FL, FR, BL, BR)
+    thigh_length: float = 0.12  # m
+    shank_length: float = 0.12  # m, knee axis to foot sphere centre
+    foot_radius: float = 0.015  # m
+    joint_lower: tuple[float, float, float] = (-0.5, -1.2, -2.6)  # rad (abduction, hip, knee)
+    joint_upper: tuple[float, float, float] = (0.5, 1.6, -0.2)  # rad
+    servo_torque: float = 4.0  # N m, stall torque of each servo
+    servo_speed: float = 7.0  # rad/s, no-load speed
+    servo_position_gain: float = 0.3  # PyBullet POSITION_CONTROL gain (unitless)
+    servo_velocity_gain: float = 1.0  # PyBullet POSITION_CONTROL velocity gain (unitless)
+    standing_height: float = 0.18  # m, hip to foot centre at mid stance
+    foot_lateral_offset: float = 0.02  # m, nominal foot position outward of the hip (left +y)
+    step_length: float = 0.08  # m, fore-aft stroke
+    step_height: float = 0.04  # m, swing apex above the stance line
+    gait_period: float = 0.4  # s, one swing + one stance of a leg
+    duty_factor: float = 0.7  # fraction of the period a foot is in stance
+    shift_limits: tuple[float, float, float] = (0.05, 0.03, 0.03)  # m, |x|, |y|, |z| per foot
+    sim_hz: float = 240.0  # physics rate
+    decimation: int = 8  # sim steps per policy step (30 Hz policy)
+    episode_steps: int = 1000  # policy steps per episode
+    max_slope: float = 0.15  # rad, |incline| of the terrain, drawn per episode in each axis
+    max_tilt: float = 0.6  # rad, |roll| or |pitch| from the slope that ends the episode
+    min_height: float = 0.08  # m, torso height above the ground that ends the episode
+    progress_weight: float = 10.0  # reward per m/s of forward (world +x) body velocity
+    orientation_weight: float = 1.0  # penalty per rad^2 of roll/pitch relative to the slope
+    angular_rate_weight: float = 0.02  # penalty per (rad/s)^2 of roll and pitch rates
+    energy_weight: float = 0.005  # penalty per watt of mechanical power |tau * qd|
+    lateral_friction: float = 1.0  # foot-ground friction coefficient
+
+    def __post_init__(self) -> None:
+        for name in (
+            "thigh_length",
+            "shank_length",
+            "servo_torque",
+            "servo_speed",
+            "standing_height",
+            "gait_period",
+            "sim_hz",
+            "max_tilt",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f"StochLiteParams.{name} must be finite and > 0, got {value}")
+        for name in ("decimation", "episode_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"StochLiteParams.{name} must be an int >= 1, got {value!r}")
+        if len(self.hip_positions) != 4 or any(len(p) != 3 for p in self.hip_positions):
+            raise ValueError(
+                f"StochLiteParams.hip_positions must be 4 x 3, got {self.hip_positions}"
+            )
+        if any(s < 0.0 for s in self.shift_limits) or len(self.shift_limits) != 3:
+            raise ValueError("StochLiteParams.shift_limits must be 3 values >= 0")
+        if not 0.0 < self.duty_factor < 1.0:
+            raise ValueError(
+                f"StochLiteParams.duty_factor must be in (0, 1), got {self.duty_factor}"
+            )
+        if not 0.0 <= self.max_slope < 0.5:
+            raise ValueError(
+                f"StochLiteParams.max_slope must be in [0, 0.5) rad, got {self.max_slope}"
+            )
+        reach = self.thigh_length + self.shank_length
+        lowest = self.standing_height + max(self.shift_limits[2], 0.0)
+        if lowest >= reach:
+            raise ValueError(
+                f"StochLiteParams.standing_height {self.standing_height} + z shift leaves no knee "
+                f"bend (leg reach {reach})"
+            )
+
+    @property
+    def sim_dt(self) -> float:
+        """Physics timestep in seconds."""
+        return 1.0 / self.sim_hz
+
+    @property
+    def policy_dt(self) -> float:
+        """Seconds per policy step."""
+        return self.decimation / self.sim_hz
+
+
+def leg_phases(gait_phase: float) -> np.ndarray:
+    """Per-leg phases [4] in [0, 2 pi) for the trot at gait phase (rad)."""
+    return (gait_phase + np.asarray(TROT_PHASE_OFFSETS)) % (2.0 * math.pi)
+
+
+def ellipse_angles(phases: np.ndarray, duty_factor: float) -> np.ndarray:
+    """Map leg phases [4] to angles on the semi-ellipse [4]: [0, pi) swing, [pi, 2 pi) stance.
+
+    The swing takes the first (1 - duty_factor) of the period, the stance the rest, so a duty
+    factor above 0.5 gives short four-foot support phases between the diagonal pairs' swings.
+    """
+    swing_end = 2.0 * math.pi * (1.0 - duty_factor)
+    in_swing = phases < swing_end
+    swing_angle = math.pi * phases / swing_end
+    stance_angle = math.pi + math.pi * (phases - swing_end) / (2.0 * math.pi - swing_end)
+    return np.where(in_swing, swing_angle, stance_angle)
+
+
+def foot_targets(gait_phase: float, shifts: np.ndarray, params: StochLiteParams) -> np.ndarray:
+    """Foot positions [4 x 3] (m) in each leg's hip frame for the given gait phase and shifts.
+
+    shifts: [4 x 3] in metres (already scaled), added to each foot's ellipse.
+    """
+    shifts = np.asarray(shifts, dtype=np.float64)
+    if shifts.shape != (4, 3):
+        raise ValueError(f"foot_targets: shifts must have shape [4, 3], got {shifts.shape}")
+    ellipse_angle = ellipse_angles(leg_phases(gait_phase), params.duty_factor)
+    x = -0.5 * params.step_length * np.cos(ellipse_angle)
+    z = -params.standing_height + params.step_height * np.maximum(np.sin(ellipse_angle), 0.0)
+    y = params.foot_lateral_offset * np.asarray(LEG_SIDES)
+    return np.stack([x, y, z], axis=-1) + shifts
+
+
+def action_to_shifts(action: np.ndarray, params: StochLiteParams) -> np.ndarray:
+    """Policy action [12] in [-1, 1] (per foot x, y, z; legs FL, FR, BL, BR) -> shifts [4 x 3] m."""
+    action = np.asarray(action, dtype=np.float64)
+    if action.shape != (12,):
+        raise ValueError(f"action_to_shifts: action must have shape [12], got {action.shape}")
+    if not np.all(np.isfinite(action)):
+        raise ValueError(f"action_to_shifts: non-finite action {action}")
+    return np.clip(action, -1.0, 1.0).reshape(4, 3) * np.asarray(params.shift_limits)
+
+
+def leg_forward_kinematics(joints: np.ndarray, params: StochLiteParams) -> np.ndarray:
+    """Foot positions in the hip frames. joints: [..., 3] (abduction, hip, knee) -> [..., 3] m."""
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.shape[-1:] != (3,):
+        raise ValueError(f"leg_forward_kinematics: joints must be [..., 3], got {joints.shape}")
+    abduction, hip, knee = joints[..., 0], joints[..., 1], joints[..., 2]
+    l1, l2 = params.thigh_length, params.shank_length
+    forward = l1 * np.sin(hip) + l2 * np.sin(hip + knee)
+    down = l1 * np.cos(hip) + l2 * np.cos(hip + knee)
+    # The abduction joint rotates the sagittal leg plane about the body x axis.
+    return np.stack([forward, down * np.sin(abduction), -down * np.cos(abduction)], axis=-1)
+
+
+def leg_inverse_kinematics(feet: np.ndarray, params: StochLiteParams) -> np.ndarray:
+    """Joint angles [..., 3] reaching foot positions feet: [..., 3] (hip frames, m).
+
+    Targets beyond the leg's reach are pulled in to 99.9 % of it (a trajectory generator should
+    degrade gracefully rather than raise mid-step); angles are clipped to the joint limits.
+    """
+    feet = np.asarray(feet, dtype=np.float64)
+    if feet.shape[-1:] != (3,):
+        raise ValueError(f"leg_inverse_kinematics: feet must be [..., 3], got {feet.shape}")
+    l1, l2 = params.thigh_length, params.shank_length
+    x, y, z = feet[..., 0], feet[..., 1], feet[..., 2]
+    abduction = np.arctan2(y, -z)
+    down = np.sqrt(y**2 + z**2)
+    reach = np.sqrt(x**2 + down**2)
+    max_reach = 0.999 * (l1 + l2)
+    min_reach = 1.001 * abs(l1 - l2) + 1e-6
+    scale = np.clip(reach, min_reach, max_reach) / np.maximum(reach, 1e-12)
+    x, down = x * scale, down * scale
+    cos_knee = (x**2 + down**2 - l1**2 - l2**2) / (2.0 * l1 * l2)
+    knee = -np.arccos(np.clip(cos_knee, -1.0, 1.0))
+    hip = np.arctan2(x, down) - np.arctan2(l2 * np.sin(knee), l1 + l2 * np.cos(knee))
+    joints = np.stack([abduction, hip, knee], axis=-1)
+    return np.clip(joints, params.joint_lower, params.joint_upper)
