@@ -1,0 +1,295 @@
+"""motor_driver_node: N MIT-protocol motors over python-can, behind the safety gate.
+
+Thin ROS wiring around :mod:`motor_bus` (CAN exchange) and :mod:`safety` (validation, clamp, soft
+limits, watchdog, e-stop). The control loop runs in its own thread on absolute deadlines
+(:mod:`loop_timing`); the executor thread only moves messages in and out.
+
+Each tick: safety output from the latest measurement -> one command frame per motor -> replies ->
+``/joint_states`` (position, velocity, and effort = the torque the motors report applying, so a
+subscriber sees the applied torque drop to zero when the watchdog trips).
+
+With ``can_interface: virtual`` and ``simulate_motors: true`` the node runs the simulated firmware
+(:mod:`simulated_motor`) in-process on the same virtual channel, for tests without hardware.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import can
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool
+
+from leg2r_driver.loop_timing import request_realtime_priority
+from leg2r_driver.mit_protocol import MOTOR_MODELS, MotorRanges
+from leg2r_driver.motor_bus import JointMeasurement, MotorBus, MotorSpec
+from leg2r_driver.ros_common import (
+    CONTROL_SWITCH_INTERVAL,
+    DIAGNOSTICS_TOPIC,
+    EFFORT_COMMAND_TOPIC,
+    JOINT_STATES_TOPIC,
+    MONITOR_QOS,
+    STATE_QOS,
+    declare,
+    diagnostic_status,
+    make_control_loop,
+    run_node,
+    stamp_to_seconds,
+    stop_own_executor,
+)
+from leg2r_driver.safety import Mode, SafetyConfig, SafetyGate
+from leg2r_driver.simulated_motor import SimulatedJoint, SimulatedMotorFirmware
+from mdemorl_msgs.msg import EffortCommand
+
+ESTOP_ACTIONS = ("zero_torque", "exit_motor_mode")
+
+DEFAULTS: dict[str, object] = {
+    "joint_names": ["hip", "knee"],
+    "can_ids": [1, 2],
+    "motor_models": ["AK80-6", "AK80-6"],
+    "directions": [1.0, 1.0],
+    "can_interface": "socketcan",
+    "can_channel": "can0",
+    "simulate_motors": False,
+    "control_rate": 500.0,
+    "reply_timeout": 0.0008,
+    "torque_limits": [3.0, 3.0],
+    "position_lower": [-1.57, -2.6],
+    "position_upper": [1.57, -0.2],
+    "soft_limit_margin": 0.1,
+    "soft_limit_stiffness": 20.0,
+    "soft_limit_damping": 0.5,
+    "command_timeout": 0.010,
+    "max_command_age": 0.010,
+    "watchdog_mode": "zero",
+    "watchdog_damping": 0.0,
+    "estop_action": "zero_torque",
+    "max_missed_replies": 5,  # ticks a motor may stay silent before all torques are zeroed
+    "diagnostics_rate": 1.0,
+    "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
+    "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
+}
+
+
+class MotorDriverNode(Node):
+    """Publishes /joint_states, obeys /effort_command, serves ~/estop, reports /diagnostics."""
+
+    def __init__(self) -> None:
+        super().__init__("motor_driver_node")
+        self.settings = declare(self, DEFAULTS)
+        s = self.settings
+        if s["estop_action"] not in ESTOP_ACTIONS:
+            raise ValueError(
+                f"estop_action must be one of {ESTOP_ACTIONS}, got {s['estop_action']}"
+            )
+        names = tuple(s["joint_names"])
+        n = len(names)
+        for key in ("can_ids", "motor_models", "directions"):
+            if len(s[key]) != n:
+                raise ValueError(f"parameter {key} has {len(s[key])} entries, expected {n}")
+        unknown = set(s["motor_models"]) - set(MOTOR_MODELS)
+        if unknown:
+            raise ValueError(f"unknown motor_models {sorted(unknown)}; known: {list(MOTOR_MODELS)}")
+        ranges: list[MotorRanges] = [MOTOR_MODELS[m] for m in s["motor_models"]]
+        motors = [
+            MotorSpec(name, int(cid), r, float(d))
+            for name, cid, r, d in zip(names, s["can_ids"], ranges, s["directions"], strict=True)
+        ]
+        self.gate = SafetyGate(
+            SafetyConfig(
+                joint_names=names,
+                torque_limits=tuple(s["torque_limits"]),
+                position_lower=tuple(s["position_lower"]),
+                position_upper=tuple(s["position_upper"]),
+                soft_limit_margin=s["soft_limit_margin"],
+                soft_limit_stiffness=s["soft_limit_stiffness"],
+                soft_limit_damping=s["soft_limit_damping"],
+                command_timeout=s["command_timeout"],
+                max_command_age=s["max_command_age"],
+                watchdog_mode=s["watchdog_mode"],
+                watchdog_damping=s["watchdog_damping"],
+            ),
+            clock=time.monotonic,
+        )
+        self.firmware: SimulatedMotorFirmware | None = None
+        if s["simulate_motors"]:
+            if s["can_interface"] != "virtual":
+                raise ValueError("simulate_motors needs can_interface: virtual")
+            joints = [SimulatedJoint(can_id=m.can_id, ranges=m.ranges) for m in motors]
+            self.firmware = SimulatedMotorFirmware.on_virtual_channel(s["can_channel"], joints)
+        bus = can.Bus(interface=s["can_interface"], channel=s["can_channel"])
+        self.bus = MotorBus(bus, motors, reply_timeout=s["reply_timeout"])
+        self.lock = threading.Lock()
+        self.loop = make_control_loop(self, 1.0 / s["control_rate"], s["executor_strategy"])
+        self.measurement = self.bus.enter_motor_mode()
+        self.motor_mode = True
+        self.applied = np.zeros(n)
+        self.mode = Mode.WAITING
+        self.fault_ticks = 0
+        self.reported_bus_errors = 0
+        self.running = True
+
+        self.joint_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.create_subscription(EffortCommand, EFFORT_COMMAND_TOPIC, self.on_command, STATE_QOS)
+        self.create_service(SetBool, "~/estop", self.on_estop)
+        self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
+        self.thread = threading.Thread(target=self.control_loop, name="motor-loop", daemon=True)
+        self.thread.start()
+        self.get_logger().info(
+            f"driving {list(names)} on {s['can_interface']}:{s['can_channel']} "
+            f"at {s['control_rate']} Hz (simulated motors: {s['simulate_motors']})"
+        )
+
+    def on_command(self, msg: EffortCommand) -> None:
+        age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp)
+        with self.lock:
+            reason = self.gate.submit(list(msg.name), list(msg.effort), stamp_age=age)
+        if reason is not None:
+            self.get_logger().debug(f"command {msg.sequence} rejected: {reason.value}")
+
+    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self.lock:
+            self.gate.set_estop(bool(request.data))
+        response.success = True
+        response.message = "e-stop latched" if request.data else "e-stop released"
+        self.get_logger().warning(response.message)
+        return response
+
+    def control_loop(self) -> None:
+        self.get_logger().info(
+            "loop thread: " + request_realtime_priority(self.settings["realtime_priority"])
+        )
+        self.loop.start()
+        while self.running:
+            self.loop.wait()
+            self.tick()
+
+    def tick(self) -> None:
+        with self.lock:
+            output = self.gate.output(self.measurement.position, self.measurement.velocity)
+        self.mode = output.mode
+        exit_on_estop = self.settings["estop_action"] == "exit_motor_mode"
+        if output.mode is Mode.ESTOP and exit_on_estop:
+            if self.motor_mode:
+                self.bus.exit_motor_mode()
+                self.motor_mode = False
+            return
+        if not self.motor_mode:
+            self.measurement = self.bus.enter_motor_mode()
+            self.motor_mode = True
+        torque, damping = output.torque, output.damping
+        if self.motor_fault():
+            # A silent motor makes the measured state unreliable: nobody gets torque.
+            self.fault_ticks += 1
+            torque, damping = np.zeros_like(torque), np.zeros_like(damping)
+        measurement = self.bus.exchange(torque, damping)
+        self.measurement = measurement
+        self.applied = measurement.torque
+        self.publish_joint_state(measurement)
+
+    def motor_fault(self) -> bool:
+        """True while some motor has not answered for more than ``max_missed_replies`` ticks."""
+        return bool(np.any(self.bus.consecutive_misses > self.settings["max_missed_replies"]))
+
+    def publish_joint_state(self, measurement: JointMeasurement) -> None:
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self.gate.config.joint_names)
+        msg.position = measurement.position.tolist()
+        msg.velocity = measurement.velocity.tolist()
+        msg.effort = measurement.torque.tolist()
+        self.joint_pub.publish(msg)
+
+    def publish_diagnostics(self) -> None:
+        with self.lock:
+            safety_counts = dict(self.gate.counters)
+            estop = self.gate.estop_active
+            trip_delay_ms = self.gate.last_trip_delay * 1e3
+        stats = self.loop.statistics.summary()
+        rejected = sum(v for k, v in safety_counts.items() if k.startswith("rejected"))
+        bus_counts = dict(self.bus.counters)
+        fault = self.motor_fault()
+        new_bus_errors = bus_counts.get("bus_errors", 0) > self.reported_bus_errors
+        self.reported_bus_errors = bus_counts.get("bus_errors", 0)
+        level = DiagnosticStatus.OK
+        message = f"mode {self.mode.value}"
+        if estop:
+            level, message = DiagnosticStatus.WARN, message + ", e-stop latched"
+        if self.mode is Mode.WATCHDOG:
+            level, message = DiagnosticStatus.WARN, message + ", no valid commands"
+        if fault:
+            level, message = DiagnosticStatus.ERROR, message + ", motor silent: zero torque"
+        safety = diagnostic_status(
+            "motor_driver_node: safety",
+            "leg2r",
+            level,
+            message,
+            {
+                "mode": self.mode.value,
+                "estop": estop,
+                "motor_fault": fault,
+                "rejected_total": rejected,
+                **safety_counts,
+                "applied_torque": self.applied.tolist(),
+                "watchdog_trip_delay_ms": trip_delay_ms,
+            },
+        )
+        bus_level = DiagnosticStatus.OK
+        if new_bus_errors or np.any(self.bus.consecutive_misses > 0):
+            bus_level = DiagnosticStatus.WARN
+        if fault:
+            bus_level = DiagnosticStatus.ERROR
+        bus = diagnostic_status(
+            "motor_driver_node: can bus",
+            f"{self.settings['can_interface']}:{self.settings['can_channel']}",
+            bus_level,
+            self.bus.last_error or ("motor silent" if fault else "ok"),
+            {
+                **bus_counts,
+                "consecutive_misses": self.bus.consecutive_misses.tolist(),
+                "fault_ticks": self.fault_ticks,
+                "motor_mode": self.motor_mode,
+            },
+        )
+        loop = diagnostic_status(
+            "motor_driver_node: control loop",
+            "leg2r",
+            DiagnosticStatus.WARN if stats.missed else DiagnosticStatus.OK,
+            f"{stats.rate_hz:.1f} Hz",
+            {**stats.as_dict(), "reanchors": self.loop.reanchors},
+        )
+        array = DiagnosticArray(status=[safety, bus, loop])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    def stop(self) -> None:
+        """Stop the loop thread, take the motors out of motor mode, release the bus."""
+        self.running = False
+        self.thread.join(timeout=1.0)
+        stop_own_executor(self)
+        self.bus.exit_motor_mode()
+        self.bus.shutdown()
+        if self.firmware is not None:
+            ids = [m.can_id for m in self.bus.motors]
+            modes = [self.firmware.joint(i).motor_mode for i in ids]
+            self.get_logger().info(f"simulated motors in motor mode: {modes}")
+            self.firmware.close()
+        self.get_logger().info("motors out of motor mode, bus closed")
+
+
+def _shutdown(node: Node) -> None:
+    assert isinstance(node, MotorDriverNode)
+    node.stop()
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(MotorDriverNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""QoS profiles, message helpers and the node runner shared by the leg2r_driver nodes.
+
+QoS choices (on purpose, see README.md):
+- ``STATE_QOS`` for ``/joint_states``, ``/imu/data`` and ``/effort_command``: best effort,
+  keep-last-1. At 500 Hz only the newest sample matters and a retransmission would arrive after
+  the next one. A *reliable* subscription does not match a best-effort publisher, so every
+  subscriber of these topics (tests and tools included) must ask for best effort too.
+- ``TRANSITION_QOS``: reliable, deep history: no transition may be lost.
+- ``POLICY_QOS``: reliable + transient local, depth 1: a late controller gets the latest weights.
+- ``MONITOR_QOS``: reliable, for ``/mdemorl/tracking`` and ``/diagnostics`` (rqt_plot/monitor).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+
+from leg2r_driver.loop_timing import DeadlineLoop
+
+STATE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+TRANSITION_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10_000, reliability=ReliabilityPolicy.RELIABLE
+)
+POLICY_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+MONITOR_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+)
+
+JOINT_STATES_TOPIC = "/joint_states"
+IMU_TOPIC = "/imu/data"
+EFFORT_COMMAND_TOPIC = "/effort_command"
+POLICY_TOPIC = "/mdemorl/policy"
+TRANSITION_TOPIC = "/mdemorl/transition"
+TRACKING_TOPIC = "/mdemorl/tracking"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+
+CONTROL_SWITCH_INTERVAL = 0.0002  # s, GIL switch interval for the nodes with a 500 Hz thread
+
+
+def stamp_to_seconds(stamp: Time) -> float:
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+
+
+def diagnostic_status(
+    name: str, hardware_id: str, level: bytes, message: str, values: Mapping[str, Any]
+) -> DiagnosticStatus:
+    """A DiagnosticStatus whose key/values are the ``values`` mapping, rendered with str()."""
+    status = DiagnosticStatus(name=name, hardware_id=hardware_id, level=level, message=message)
+    status.values = [KeyValue(key=str(k), value=_render(v)) for k, v in values.items()]
+    return status
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    return str(value)
+
+
+EXECUTOR_STRATEGIES = ("inline", "thread")
+
+
+def make_control_loop(node: Node, period: float, strategy: str) -> DeadlineLoop:
+    """The node's deadline loop; ``inline`` makes the loop thread also spin the node.
+
+    ``inline``: the node gets its own executor (``node.own_executor``) that the loop thread spins
+    while it waits for the next deadline (``node.self_spinning`` tells :func:`run_node` not to
+    spin it), so no second Python thread competes with the loop for the GIL, and under SCHED_FIFO
+    no lower-priority thread holding the GIL can stall it. Callbacks must then be short.
+    ``thread``: :func:`run_node` spins the node in the main thread.
+    """
+    if strategy not in EXECUTOR_STRATEGIES:
+        raise ValueError(f"executor_strategy must be one of {EXECUTOR_STRATEGIES}, got {strategy}")
+    node.self_spinning = strategy == "inline"  # type: ignore[attr-defined]
+    if strategy == "thread":
+        return DeadlineLoop(period)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    node.own_executor = executor  # type: ignore[attr-defined]
+
+    def spin_for(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        remaining = seconds
+        while remaining > 0.0:
+            executor.spin_once(timeout_sec=remaining)
+            remaining = end - time.perf_counter()
+
+    return DeadlineLoop(period, sleep=spin_for)
+
+
+def stop_own_executor(node: Node) -> None:
+    """Shut down the executor :func:`make_control_loop` gave an ``inline`` node."""
+    executor = getattr(node, "own_executor", None)
+    if executor is not None:
+        executor.shutdown()
+
+
+def declare(node: Node, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Declare each parameter with its default and return the effective values."""
+    return {name: node.declare_parameter(name, default).value for name, default in values.items()}
+
+
+def run_node(
+    make_node: Callable[[], Node],
+    args: list[str] | None,
+    on_shutdown: Callable[[Node], None] | None = None,
+    switch_interval: float | None = None,
+) -> None:
+    """Init rclpy, spin the node until Ctrl-C/SIGTERM, run ``on_shutdown``, shut down cleanly.
+
+    rclpy's own signal handlers are disabled: SIGINT and SIGTERM only set a stop flag, so
+    ``on_shutdown`` (e.g. stopping the loop thread and exiting motor mode) runs while the context
+    is still valid and no thread publishes into a context that is already shut down.
+
+    ``switch_interval`` (s) lowers Python's GIL switch interval (default 5 ms) for nodes whose
+    control thread must not wait behind the executor thread for a whole interval.
+    A node with a true ``self_spinning`` attribute runs its own executor (in its loop thread);
+    the main thread then only waits for the stop signal.
+    """
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = make_node()
+    executor = SingleThreadedExecutor()
+    if not getattr(node, "self_spinning", False):
+        executor.add_node(node)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    self_spinning = bool(getattr(node, "self_spinning", False))
+    try:
+        while rclpy.ok() and not stop.is_set():
+            if self_spinning:
+                stop.wait(0.05)
+            else:
+                executor.spin_once(timeout_sec=0.05)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if on_shutdown is not None:
+            on_shutdown(node)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,236 @@
+"""The driver's safety layer as a pure state machine (no ROS, no bus, injected clock).
+
+Both the hardware driver and the simulated robot put every effort command through a
+:class:`SafetyGate`, so the simulator obeys exactly the semantics the motors get:
+
+- validation: a command with NaN/Inf, a length mismatch, an unknown or duplicate joint name, or a
+  stale (or future) stamp is rejected, counted and never applied;
+- torque clamp: accepted efforts are clamped to the per-joint limits (and counted when clamped);
+- soft joint limits: inside ``soft_limit_margin`` of a position limit a spring-damper torque pushes
+  the joint back and damps motion towards the limit (then the total is clamped again);
+- watchdog: without a valid command for ``command_timeout`` seconds the output is zero torque
+  (kp = kd = tau = 0) or, with ``watchdog_mode="damping"``, pure damping (kd = watchdog_damping)
+  until commands resume;
+- e-stop: latched; while active the output is zero torque and commands are ignored (counted); after
+  release the gate waits for a fresh command, so nothing sent before or during the stop is applied.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class Mode(enum.Enum):
+    """What the gate outputs right now."""
+
+    WAITING = "waiting"  # no valid command yet (or since an e-stop release): zero torque
+    ACTIVE = "active"  # applying the latest valid command
+    WATCHDOG = "watchdog"  # commands stopped for longer than command_timeout
+    ESTOP = "estop"  # latched emergency stop
+
+
+class Rejection(enum.Enum):
+    """Why a command was not accepted (the value is the diagnostics counter name)."""
+
+    NON_FINITE = "rejected_non_finite"
+    WRONG_LENGTH = "rejected_wrong_length"
+    UNKNOWN_JOINT = "rejected_unknown_joint"
+    DUPLICATE_JOINT = "rejected_duplicate_joint"
+    STALE = "rejected_stale"
+    FUTURE = "rejected_future_stamp"
+    ESTOP = "ignored_estop"
+
+
+WATCHDOG_MODES = ("zero", "damping")
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Per-joint limits and watchdog settings; arrays are ordered like ``joint_names`` (N)."""
+
+    joint_names: tuple[str, ...]
+    torque_limits: tuple[float, ...]  # N*m, > 0
+    position_lower: tuple[float, ...]  # rad
+    position_upper: tuple[float, ...]  # rad
+    soft_limit_margin: float = 0.1  # rad inside each limit where the soft limit acts
+    soft_limit_stiffness: float = 20.0  # N*m/rad per rad of penetration into the margin
+    soft_limit_damping: float = 0.5  # N*m*s/rad against motion towards the limit
+    command_timeout: float = 0.010  # s without a valid command before the watchdog trips
+    max_command_age: float = 0.010  # s; older stamps are stale
+    max_future_skew: float = 0.005  # s; stamps further in the future are rejected
+    watchdog_mode: str = "zero"
+    watchdog_damping: float = 0.0  # kd (N*m*s/rad) in "damping" mode
+
+    def __post_init__(self) -> None:
+        n = len(self.joint_names)
+        if n == 0:
+            raise ValueError("SafetyConfig.joint_names must not be empty")
+        if len(set(self.joint_names)) != n:
+            raise ValueError(f"SafetyConfig.joint_names has duplicates: {self.joint_names}")
+        for field in ("torque_limits", "position_lower", "position_upper"):
+            values = getattr(self, field)
+            if len(values) != n:
+                raise ValueError(f"SafetyConfig.{field} has {len(values)} entries, expected {n}")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"SafetyConfig.{field} must be finite, got {values}")
+        if any(limit <= 0.0 for limit in self.torque_limits):
+            raise ValueError(f"SafetyConfig.torque_limits must be > 0, got {self.torque_limits}")
+        for lo, hi in zip(self.position_lower, self.position_upper, strict=True):
+            if not lo < hi:
+                raise ValueError(f"SafetyConfig position limits need lower < upper, got {lo}, {hi}")
+        for field in ("command_timeout", "max_command_age"):
+            if not getattr(self, field) > 0.0:
+                raise ValueError(f"SafetyConfig.{field} must be > 0")
+        for field in ("soft_limit_margin", "soft_limit_stiffness", "soft_limit_damping"):
+            if getattr(self, field) < 0.0:
+                raise ValueError(f"SafetyConfig.{field} must be >= 0")
+        if self.watchdog_mode not in WATCHDOG_MODES:
+            raise ValueError(
+                f"SafetyConfig.watchdog_mode must be one of {WATCHDOG_MODES}, "
+                f"got {self.watchdog_mode!r}"
+            )
+        if self.watchdog_damping < 0.0:
+            raise ValueError("SafetyConfig.watchdog_damping must be >= 0")
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+
+@dataclass(frozen=True)
+class SafetyOutput:
+    """What to send to the joints this tick: tau_ff [N] N*m and damping kd [N] N*m*s/rad."""
+
+    torque: np.ndarray
+    damping: np.ndarray
+    mode: Mode
+
+    def applied_torque(self, velocity: np.ndarray) -> np.ndarray:
+        """Torque the firmware's law produces: tau_ff - kd * qd, [N] (kp is always 0 here)."""
+        return self.torque - self.damping * np.asarray(velocity, dtype=np.float64)
+
+
+class SafetyGate:
+    """Validates commands and decides the joint output; all times from the injected ``clock``."""
+
+    def __init__(self, config: SafetyConfig, clock: Callable[[], float]) -> None:
+        self.config = config
+        self._clock = clock
+        self._index = {name: i for i, name in enumerate(config.joint_names)}
+        self._limits = np.asarray(config.torque_limits, dtype=np.float64)
+        self._lower = np.asarray(config.position_lower, dtype=np.float64)
+        self._upper = np.asarray(config.position_upper, dtype=np.float64)
+        self._command = np.zeros(config.num_joints)
+        self._last_valid_time: float | None = None
+        self._estop = False
+        self._was_active = False
+        self.counters: Counter[str] = Counter()
+        # Seconds from the last valid command to the first zero-torque output of the latest trip.
+        self.last_trip_delay = float("nan")
+
+    @property
+    def estop_active(self) -> bool:
+        return self._estop
+
+    def submit(
+        self, names: Sequence[str], efforts: Sequence[float], stamp_age: float
+    ) -> Rejection | None:
+        """Offer a command; returns None when accepted, else the reason it was rejected.
+
+        ``stamp_age`` is (receiver now - command stamp) in seconds on a common clock.
+        """
+        reason = self._validate(names, efforts, stamp_age)
+        if reason is not None:
+            self.counters[reason.value] += 1
+            return reason
+        ordered = np.zeros(self.config.num_joints)
+        for name, effort in zip(names, efforts, strict=True):
+            ordered[self._index[name]] = effort
+        clipped = np.clip(ordered, -self._limits, self._limits)
+        if np.any(clipped != ordered):
+            self.counters["clamped"] += 1
+        self._command = clipped
+        self._last_valid_time = self._clock()
+        self.counters["accepted"] += 1
+        return None
+
+    def _validate(
+        self, names: Sequence[str], efforts: Sequence[float], stamp_age: float
+    ) -> Rejection | None:
+        if self._estop:
+            return Rejection.ESTOP
+        if len(names) != len(efforts) or len(names) != self.config.num_joints:
+            return Rejection.WRONG_LENGTH
+        if not all(math.isfinite(e) for e in efforts):
+            return Rejection.NON_FINITE
+        if any(name not in self._index for name in names):
+            return Rejection.UNKNOWN_JOINT
+        if len(set(names)) != len(names):
+            return Rejection.DUPLICATE_JOINT
+        if not math.isfinite(stamp_age) or stamp_age > self.config.max_command_age:
+            return Rejection.STALE
+        if stamp_age < -self.config.max_future_skew:
+            return Rejection.FUTURE
+        return None
+
+    def set_estop(self, active: bool) -> None:
+        """Latch (True) or release (False) the e-stop. Release waits for a fresh command."""
+        if active and not self._estop:
+            self.counters["estop_activations"] += 1
+        if not active and self._estop:
+            self._last_valid_time = None
+            self._command = np.zeros(self.config.num_joints)
+        self._estop = active
+
+    def mode(self) -> Mode:
+        if self._estop:
+            return Mode.ESTOP
+        if self._last_valid_time is None:
+            return Mode.WAITING
+        if self._clock() - self._last_valid_time > self.config.command_timeout:
+            return Mode.WATCHDOG
+        return Mode.ACTIVE
+
+    def output(self, position: np.ndarray, velocity: np.ndarray) -> SafetyOutput:
+        """Decide this tick's output from the measured joint state (both [N])."""
+        n = self.config.num_joints
+        q = np.asarray(position, dtype=np.float64)
+        qd = np.asarray(velocity, dtype=np.float64)
+        if q.shape != (n,) or qd.shape != (n,):
+            raise ValueError(f"position/velocity must have shape ({n},), got {q.shape}, {qd.shape}")
+        mode = self.mode()
+        if mode is Mode.WATCHDOG and self._was_active:
+            self.counters["watchdog_trips"] += 1
+            assert self._last_valid_time is not None
+            self.last_trip_delay = self._clock() - self._last_valid_time
+        self._was_active = mode is Mode.ACTIVE
+        zeros = np.zeros(n)
+        if mode is Mode.ACTIVE:
+            torque = np.clip(
+                self._command + self.soft_limit_torque(q, qd), -self._limits, self._limits
+            )
+            return SafetyOutput(torque=torque, damping=zeros, mode=mode)
+        if mode is Mode.WATCHDOG and self.config.watchdog_mode == "damping":
+            return SafetyOutput(
+                torque=zeros, damping=np.full(n, self.config.watchdog_damping), mode=mode
+            )
+        return SafetyOutput(torque=zeros, damping=zeros, mode=mode)
+
+    def soft_limit_torque(self, position: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+        """Spring-damper torque [N] inside the soft-limit margins, zero elsewhere."""
+        cfg = self.config
+        upper_start = self._upper - cfg.soft_limit_margin
+        lower_start = self._lower + cfg.soft_limit_margin
+        over = np.maximum(position - upper_start, 0.0)
+        under = np.maximum(lower_start - position, 0.0)
+        torque = -cfg.soft_limit_stiffness * over + cfg.soft_limit_stiffness * under
+        towards_upper = (over > 0.0) & (velocity > 0.0)
+        towards_lower = (under > 0.0) & (velocity < 0.0)
+        torque = torque - cfg.soft_limit_damping * velocity * (towards_upper | towards_lower)
+        return torque

@@ -1,0 +1,219 @@
+"""sim_robot_node: the Leg2R MuJoCo leg (Leg2RPhysics) stepped in real time, standing in for
+the motor driver and the IMU with the very same topics, QoS and safety semantics.
+
+Each tick (period ``1 / (control_rate * real_time_factor)`` of wall time, deadline-based): the
+safety gate (the driver's own :mod:`safety`, so watchdog, clamp, soft limits, validation and the
+e-stop behave as on the robot) turns the latest ``/effort_command`` into a torque, the physics
+advances one control tick, and ``/joint_states`` carries position, velocity and the applied
+torque as effort. The watchdog, like the stamps, runs on wall time.
+
+``/imu/data``: the leg's base is fixed, so the simulated IMU (frame ``imu_link``) reports identity
+orientation, zero angular velocity and the specific force of a body at rest, +g along z; the
+covariances are those of the real BNO055 (``imu_node`` defaults) so consumers see the same numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+from std_srvs.srv import SetBool, Trigger
+
+from leg2r_driver.imu_node import diagonal_covariance
+from leg2r_driver.loop_timing import request_realtime_priority
+from leg2r_driver.ros_common import (
+    CONTROL_SWITCH_INTERVAL,
+    DIAGNOSTICS_TOPIC,
+    EFFORT_COMMAND_TOPIC,
+    IMU_TOPIC,
+    JOINT_STATES_TOPIC,
+    MONITOR_QOS,
+    STATE_QOS,
+    declare,
+    diagnostic_status,
+    make_control_loop,
+    run_node,
+    stamp_to_seconds,
+    stop_own_executor,
+)
+from leg2r_driver.safety import Mode, SafetyConfig, SafetyGate
+from mdemorl_core.envs.leg2r import JOINT_NAMES, Leg2RPhysics
+from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_msgs.msg import EffortCommand
+
+DEFAULTS: dict[str, object] = {
+    "control_rate": 500.0,
+    "real_time_factor": 1.0,
+    "initial_pose": [0.0, 0.0],  # rad; only used when use_reference_start is false
+    "use_reference_start": True,  # start at the IK of the reference's first point, like the task
+    "command_timeout": 0.010,
+    "max_command_age": 0.010,
+    "watchdog_mode": "zero",
+    "watchdog_damping": 0.0,
+    "soft_limit_margin": 0.1,
+    "soft_limit_stiffness": 20.0,
+    "soft_limit_damping": 0.5,
+    "publish_imu": True,
+    "imu_rate": 100.0,
+    "imu_orientation_stddev": 0.035,
+    "imu_angular_velocity_stddev": 0.0025,
+    "imu_linear_acceleration_stddev": 0.015,
+    "diagnostics_rate": 1.0,
+    "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
+    "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
+}
+
+
+class SimRobotNode(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_robot_node")
+        s = declare(self, DEFAULTS)
+        self.settings = s
+        if s["real_time_factor"] <= 0.0:
+            raise ValueError(f"real_time_factor must be > 0, got {s['real_time_factor']}")
+        self.params = Leg2RParams(control_hz=s["control_rate"])
+        self.physics = Leg2RPhysics(self.params)
+        self.start_q = self.physics.q if s["use_reference_start"] else np.array(s["initial_pose"])
+        self.physics.reset(self.start_q, np.zeros(2))
+        self.gate = SafetyGate(
+            SafetyConfig(
+                joint_names=JOINT_NAMES,
+                torque_limits=self.params.torque_limit,
+                position_lower=self.params.joint_lower,
+                position_upper=self.params.joint_upper,
+                soft_limit_margin=s["soft_limit_margin"],
+                soft_limit_stiffness=s["soft_limit_stiffness"],
+                soft_limit_damping=s["soft_limit_damping"],
+                command_timeout=s["command_timeout"],
+                max_command_age=s["max_command_age"],
+                watchdog_mode=s["watchdog_mode"],
+                watchdog_damping=s["watchdog_damping"],
+            ),
+            clock=time.monotonic,
+        )
+        self.lock = threading.Lock()
+        self.mode = Mode.WAITING
+        self.imu_every = max(1, round(s["control_rate"] / s["imu_rate"]))
+        self.imu_covariances = [
+            diagonal_covariance(s[f"imu_{k}_stddev"])
+            for k in ("orientation", "angular_velocity", "linear_acceleration")
+        ]
+        self.loop = make_control_loop(
+            self, 1.0 / (s["control_rate"] * s["real_time_factor"]), s["executor_strategy"]
+        )
+        self.joint_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_QOS)
+        self.imu_pub = self.create_publisher(Imu, IMU_TOPIC, STATE_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.create_subscription(EffortCommand, EFFORT_COMMAND_TOPIC, self.on_command, STATE_QOS)
+        self.create_service(SetBool, "~/estop", self.on_estop)
+        self.create_service(Trigger, "~/reset", self.on_reset)
+        self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
+        self.running = True
+        self.thread = threading.Thread(target=self.control_loop, name="sim-loop", daemon=True)
+        self.thread.start()
+        self.get_logger().info(
+            f"Leg2R simulation at {s['control_rate']} Hz x{s['real_time_factor']} real time"
+        )
+
+    def on_command(self, msg: EffortCommand) -> None:
+        age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp)
+        with self.lock:
+            self.gate.submit(list(msg.name), list(msg.effort), stamp_age=age)
+
+    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self.lock:
+            self.gate.set_estop(bool(request.data))
+        response.success = True
+        response.message = "e-stop latched" if request.data else "e-stop released"
+        self.get_logger().warning(response.message)
+        return response
+
+    def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.lock:
+            self.physics.reset(self.start_q, np.zeros(2))
+        response.success = True
+        response.message = f"leg reset to {self.start_q.tolist()}"
+        return response
+
+    def control_loop(self) -> None:
+        self.get_logger().info(
+            "loop thread: " + request_realtime_priority(self.settings["realtime_priority"])
+        )
+        self.loop.start()
+        ticks = 0
+        while self.running:
+            self.loop.wait()
+            with self.lock:
+                q, qd = self.physics.q, self.physics.qd
+                output = self.gate.output(q, qd)
+                self.physics.step(output.applied_torque(qd))
+                q, qd, torque = self.physics.q, self.physics.qd, self.physics.applied_torque
+            self.mode = output.mode
+            stamp = self.get_clock().now().to_msg()
+            state = JointState(name=list(JOINT_NAMES))
+            state.header.stamp = stamp
+            state.position, state.velocity, state.effort = q.tolist(), qd.tolist(), torque.tolist()
+            self.joint_pub.publish(state)
+            if self.settings["publish_imu"] and ticks % self.imu_every == 0:
+                self.publish_imu(stamp)
+            ticks += 1
+
+    def publish_imu(self, stamp: Time) -> None:
+        msg = Imu()
+        msg.header.stamp = stamp
+        msg.header.frame_id = "imu_link"
+        msg.orientation.w = 1.0
+        msg.linear_acceleration.z = self.params.gravity
+        msg.orientation_covariance = self.imu_covariances[0]
+        msg.angular_velocity_covariance = self.imu_covariances[1]
+        msg.linear_acceleration_covariance = self.imu_covariances[2]
+        self.imu_pub.publish(msg)
+
+    def publish_diagnostics(self) -> None:
+        with self.lock:
+            counts = dict(self.gate.counters)
+            estop = self.gate.estop_active
+        stats = self.loop.statistics.summary()
+        level = (
+            DiagnosticStatus.WARN if estop or self.mode is Mode.WATCHDOG else DiagnosticStatus.OK
+        )
+        status = diagnostic_status(
+            "sim_robot_node: safety",
+            "leg2r_sim",
+            level,
+            f"mode {self.mode.value}",
+            {"mode": self.mode.value, "estop": estop, **counts},
+        )
+        loop = diagnostic_status(
+            "sim_robot_node: control loop",
+            "leg2r_sim",
+            DiagnosticStatus.WARN if stats.missed else DiagnosticStatus.OK,
+            f"{stats.rate_hz:.1f} Hz",
+            {**stats.as_dict(), "reanchors": self.loop.reanchors},
+        )
+        array = DiagnosticArray(status=[status, loop])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(timeout=1.0)
+        stop_own_executor(self)
+
+
+def _shutdown(node: Node) -> None:
+    assert isinstance(node, SimRobotNode)
+    node.stop()
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(SimRobotNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+
+
+if __name__ == "__main__":
+    main()

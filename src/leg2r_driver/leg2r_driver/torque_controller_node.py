@@ -1,0 +1,382 @@
+"""torque_controller_node: the 500 Hz loop between /joint_states and the joint efforts.
+
+The loop runs in its own thread on absolute deadlines (:mod:`loop_timing`). With
+``executor_strategy: inline`` (default) that thread also handles the callbacks while it waits for
+the next deadline; with ``thread`` the executor spins in the main thread. Callbacks only store the
+latest joint state, queue policy updates (a loader thread verifies, deserializes and warms them
+up; the loop swaps them in at a policy step) and collect planner replies. Measured on the 2-core
+CI machine under load (bench/control_loop_bench.py, 10 s, SCHED_FIFO 10): inline 500.0 Hz,
+period p99 2.09 ms, 0 missed; thread 493-498 Hz, p99 2.4-3.2 ms, 7-30 missed. All task logic is :class:`controller_core.Leg2RControllerCore` (observation, reward and
+episode boundaries are the Gymnasium task's own functions).
+
+Outputs per tick: ``mdemorl_msgs/EffortCommand`` on ``/effort_command`` (``output:
+effort_command``) or, for a ros2_control robot, ``std_msgs/Float64MultiArray`` on
+``/<ros2_control_controller>/commands`` (``output: ros2_control``, an effort
+JointGroupEffortController; joint order = ``joint_names``). Per policy step: a Transition on
+``/mdemorl/transition``. Every ``tracking_every`` ticks: a TrackingState on ``/mdemorl/tracking``.
+
+``mode: mpc`` asks ``planner_service`` (``mdemorl_msgs/srv/PlanActions``) asynchronously at each
+policy step when no request is in flight, and uses the plan's rows for the following steps; with
+no usable plan it falls back to the actor, then to the safe default.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.client import Client
+from rclpy.node import Node
+from rclpy.task import Future
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+
+from leg2r_driver.controller_core import (
+    ControllerConfig,
+    Leg2RControllerCore,
+    TickOutput,
+    TrackingRecord,
+    check_policy_dims,
+)
+from leg2r_driver.loop_timing import request_realtime_priority
+from leg2r_driver.ros_common import (
+    CONTROL_SWITCH_INTERVAL,
+    DIAGNOSTICS_TOPIC,
+    EFFORT_COMMAND_TOPIC,
+    JOINT_STATES_TOPIC,
+    MONITOR_QOS,
+    POLICY_QOS,
+    POLICY_TOPIC,
+    STATE_QOS,
+    TRACKING_TOPIC,
+    TRANSITION_QOS,
+    TRANSITION_TOPIC,
+    declare,
+    diagnostic_status,
+    make_control_loop,
+    run_node,
+    stamp_to_seconds,
+    stop_own_executor,
+)
+from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_msgs.msg import EffortCommand, PolicyUpdate, TrackingState, Transition
+from mdemorl_msgs.srv import PlanActions
+
+MODES = ("policy", "mpc")
+OUTPUTS = ("effort_command", "ros2_control")
+
+DEFAULTS: dict[str, object] = {
+    "mode": "policy",
+    "output": "effort_command",
+    "ros2_control_controller": "effort_controller",
+    "joint_names": ["hip", "knee"],
+    "control_rate": 500.0,
+    "policy_decimation": 5,
+    "episode_steps": 1000,
+    "default_action": "zero",
+    "hold_pose": [0.0],  # rad [2]; a single entry means "IK of the reference start point"
+    "hold_kp": [8.0, 6.0],
+    "hold_kd": [0.3, 0.2],
+    "seed": 0,
+    "deterministic": True,
+    "max_state_age": 0.02,  # s; older joint states stop the output (the driver's watchdog acts)
+    "tracking_every": 5,
+    "planner_service": "/planner_node/plan",
+    "diagnostics_rate": 1.0,
+    "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
+    "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
+    "statistics_warmup": 0.0,  # s; loop statistics restart after this (benchmarks skip start-up)
+    "statistics_file": "",  # write the loop statistics as JSON here at shutdown (benchmarks)
+}
+
+
+class TorqueControllerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("torque_controller_node")
+        s = declare(self, DEFAULTS)
+        self.settings = s
+        if s["mode"] not in MODES or s["output"] not in OUTPUTS:
+            raise ValueError(f"mode must be in {MODES} and output in {OUTPUTS}")
+        self.params = Leg2RParams(
+            control_hz=s["control_rate"],
+            decimation=s["policy_decimation"],
+            episode_steps=s["episode_steps"],
+        )
+        hold = tuple(s["hold_pose"]) if len(s["hold_pose"]) == 2 else ()
+        self.core = Leg2RControllerCore(
+            self.params,
+            ControllerConfig(
+                default_action=s["default_action"],
+                hold_pose=hold,
+                hold_kp=tuple(s["hold_kp"]),
+                hold_kd=tuple(s["hold_kd"]),
+                seed=s["seed"],
+            ),
+        )
+        self.core.use_planner = s["mode"] == "mpc"
+        self.joint_names = list(s["joint_names"])
+        self.lock = threading.Lock()
+        self.latest_state: tuple[float, np.ndarray, np.ndarray] | None = None
+        self.pending_policy: tuple[object, int] | None = None
+        self.plan_future: Future | None = None
+        self.counters = {
+            "ticks": 0,
+            "skipped_no_state": 0,
+            "policies_accepted": 0,
+            "policies_rejected": 0,
+            "plans_used": 0,
+            "plans_failed": 0,
+            "transitions": 0,
+        }
+        self.last_policy_error = ""
+        self.sequence = 0
+        self.loop = make_control_loop(self, 1.0 / s["control_rate"], s["executor_strategy"])
+
+        if s["output"] == "ros2_control":
+            topic = f"/{s['ros2_control_controller']}/commands"
+            self.array_pub = self.create_publisher(Float64MultiArray, topic, 10)
+        else:
+            self.effort_pub = self.create_publisher(EffortCommand, EFFORT_COMMAND_TOPIC, STATE_QOS)
+        self.transition_pub = self.create_publisher(Transition, TRANSITION_TOPIC, TRANSITION_QOS)
+        self.tracking_pub = self.create_publisher(TrackingState, TRACKING_TOPIC, MONITOR_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.create_subscription(JointState, JOINT_STATES_TOPIC, self.on_joint_state, STATE_QOS)
+        self.create_subscription(PolicyUpdate, POLICY_TOPIC, self.on_policy, POLICY_QOS)
+        self.planner: Client = self.create_client(PlanActions, s["planner_service"])
+        self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
+        self.policy_queue: queue.Queue[PolicyUpdate | None] = queue.Queue()
+        self.policy_loader = threading.Thread(
+            target=self.load_policies, name="policy-loader", daemon=True
+        )
+        self.policy_loader.start()
+        self.running = True
+        self.thread = threading.Thread(target=self.control_loop, name="control-loop", daemon=True)
+        self.thread.start()
+        self.get_logger().info(
+            f"{s['mode']} control at {s['control_rate']} Hz, policy every "
+            f"{s['policy_decimation']} ticks, output {s['output']}"
+        )
+
+    def on_joint_state(self, msg: JointState) -> None:
+        try:
+            index = [list(msg.name).index(name) for name in self.joint_names]
+        except ValueError:
+            return
+        q = np.array([msg.position[i] for i in index])
+        qd = np.array([msg.velocity[i] for i in index])
+        with self.lock:
+            self.latest_state = (stamp_to_seconds(msg.header.stamp), q, qd)
+
+    def on_policy(self, msg: PolicyUpdate) -> None:
+        """Hand the update to the loader thread: loading takes far longer than a period."""
+        self.policy_queue.put(msg)
+
+    def load_policies(self) -> None:
+        while (msg := self.policy_queue.get()) is not None:
+            self.load_policy(msg)
+
+    def load_policy(self, msg: PolicyUpdate) -> None:
+        """Verify, load and warm up the actor (loader thread); the loop swaps it in at the next
+        policy step.
+
+        torch is imported on the first policy only, and limited to one thread: the actor is a
+        small MLP evaluated on one observation, where a thread pool adds only jitter.
+        """
+        import torch
+
+        from mdemorl_core.policy_io import deserialize_actor
+
+        torch.set_num_threads(1)
+
+        try:
+            check_policy_dims(msg.observation_dim, msg.action_dim)
+            actor = deserialize_actor(bytes(msg.weights), expected_sha256=msg.checksum)
+            check_policy_dims(actor.obs_dim, actor.act_dim)
+        except ValueError as error:
+            self.counters["policies_rejected"] += 1
+            self.last_policy_error = str(error)
+            self.get_logger().error(f"policy version {msg.version} rejected: {error}")
+            return
+        deterministic = bool(self.settings["deterministic"])
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            return actor.act_numpy(obs, deterministic=deterministic)
+
+        policy(np.zeros(actor.obs_dim, dtype=np.float32))  # first call allocates; not in a tick
+
+        with self.lock:
+            self.pending_policy = (policy, int(msg.version))
+        self.counters["policies_accepted"] += 1
+        self.get_logger().info(f"policy version {msg.version} ({msg.algorithm}) loaded")
+
+    def control_loop(self) -> None:
+        self.get_logger().info(
+            "loop thread: " + request_realtime_priority(self.settings["realtime_priority"])
+        )
+        self.loop.start()
+        warmup_end: float | None = None  # counted from the first tick with a joint state
+        warming_up = self.settings["statistics_warmup"] > 0.0
+        while self.running:
+            self.loop.wait()
+            if warmup_end is None and self.counters["ticks"] > 0:
+                warmup_end = time.monotonic() + self.settings["statistics_warmup"]
+            if warming_up and warmup_end is not None and time.monotonic() >= warmup_end:
+                warming_up = False
+                self.loop.statistics.reset()
+                self.counters = dict.fromkeys(self.counters, 0)
+            try:
+                self.tick()
+            except ValueError as error:
+                # A policy that produces garbage is dropped; the safe default takes over.
+                self.core.policy = None
+                self.last_policy_error = str(error)
+                self.counters["policies_rejected"] += 1
+                self.get_logger().error(f"policy dropped: {error}")
+
+    def tick(self) -> None:
+        with self.lock:
+            state, pending = self.latest_state, self.pending_policy
+            self.pending_policy = None
+        if pending is not None:
+            policy, version = pending
+            self.core.set_policy(policy, version)  # type: ignore[arg-type]
+        now = self.get_clock().now()
+        now_s = now.nanoseconds * 1e-9
+        if state is None or now_s - state[0] > self.settings["max_state_age"]:
+            self.counters["skipped_no_state"] += 1
+            return
+        self.collect_plan()
+        with_tracking = self.core.ticks % self.settings["tracking_every"] == 0
+        out = self.core.tick(state[1], state[2], with_tracking=with_tracking)
+        self.counters["ticks"] += 1
+        self.publish_command(out, now.to_msg())
+        if out.transition is not None:
+            self.publish_transition(out, now.to_msg())
+        if out.tracking is not None:
+            self.publish_tracking(out.tracking, now.to_msg())
+        if out.observation is not None and self.core.use_planner:
+            self.request_plan(out.observation)
+
+    def publish_command(self, out: TickOutput, stamp: Time) -> None:
+        if self.settings["output"] == "ros2_control":
+            self.array_pub.publish(Float64MultiArray(data=out.torque.tolist()))
+            return
+        msg = EffortCommand(
+            name=self.joint_names, effort=out.torque.tolist(), sequence=self.sequence
+        )
+        msg.header.stamp = stamp
+        self.sequence += 1
+        self.effort_pub.publish(msg)
+
+    def publish_transition(self, out: TickOutput, stamp: Time) -> None:
+        record = out.transition
+        assert record is not None
+        msg = Transition(
+            episode=record.episode,
+            step=record.step,
+            observation=record.observation.tolist(),
+            action=record.action.tolist(),
+            next_observation=record.next_observation.tolist(),
+            reward=float(record.reward),
+            terminated=record.terminated,
+            truncated=record.truncated,
+        )
+        msg.header.stamp = stamp
+        self.transition_pub.publish(msg)
+        self.counters["transitions"] += 1
+
+    def publish_tracking(self, t: TrackingRecord, stamp: Time) -> None:
+        msg = TrackingState(
+            desired_position=t.desired_position.tolist(),
+            actual_position=t.actual_position.tolist(),
+            desired_velocity=t.desired_velocity.tolist(),
+            actual_velocity=t.actual_velocity.tolist(),
+            tracking_error=t.tracking_error,
+            reward=t.reward,
+        )
+        msg.header.stamp = stamp
+        self.tracking_pub.publish(msg)
+
+    def request_plan(self, observation: np.ndarray) -> None:
+        if self.plan_future is not None or not self.planner.service_is_ready():
+            return
+        request = PlanActions.Request(observation=observation.tolist())
+        self.plan_request_at = (self.core.episode, self.core.step)
+        self.plan_future = self.planner.call_async(request)
+
+    def collect_plan(self) -> None:
+        future = self.plan_future
+        if future is None or not future.done():
+            return
+        self.plan_future = None
+        response = future.result()
+        if response is None or not response.success:
+            self.counters["plans_failed"] += 1
+            return
+        try:
+            actions = np.asarray(response.actions, dtype=np.float64).reshape(
+                response.horizon, response.action_dim
+            )
+            episode, step = self.plan_request_at
+            self.core.plans.store(actions, episode, step)
+        except ValueError as error:
+            self.counters["plans_failed"] += 1
+            self.get_logger().warning(f"unusable plan: {error}")
+            return
+        self.counters["plans_used"] += 1
+
+    def publish_diagnostics(self) -> None:
+        stats = self.loop.statistics.summary()
+        waiting = self.core.policy is None
+        level = DiagnosticStatus.WARN if stats.missed or waiting else DiagnosticStatus.OK
+        status = diagnostic_status(
+            "torque_controller_node",
+            "leg2r",
+            level,
+            "waiting for a policy" if waiting else f"policy v{self.core.policy_version}",
+            {
+                **stats.as_dict(),
+                "reanchors": self.loop.reanchors,
+                "policy_version": self.core.policy_version,
+                "episode": self.core.episode,
+                "step": self.core.step,
+                "last_policy_error": self.last_policy_error,
+                **self.counters,
+            },
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(timeout=1.0)
+        self.policy_queue.put(None)
+        self.policy_loader.join(timeout=5.0)
+        stop_own_executor(self)
+        summary = self.loop.statistics.summary().as_dict()
+        self.get_logger().info(f"loop statistics: {summary}")
+        if self.settings["statistics_file"]:
+            record = {**summary, "ticks": self.loop.statistics.summary().ticks, **self.counters}
+            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
+
+
+def _shutdown(node: Node) -> None:
+    assert isinstance(node, TorqueControllerNode)
+    node.stop()
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(
+        TorqueControllerNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL
+    )
+
+
+if __name__ == "__main__":
+    main()

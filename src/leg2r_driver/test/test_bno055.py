@@ -1,0 +1,87 @@
+"""BNO055 UART protocol against a simulated device on a pseudo-terminal."""
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import serial
+
+from leg2r_driver.bno055 import (
+    BNO055,
+    NDOF_MODE,
+    OPR_MODE,
+    BNO055Error,
+    Calibration,
+    decode_sample,
+    read_request,
+    write_request,
+)
+from leg2r_driver.bno055_sim import SimulatedBNO055
+
+
+@pytest.fixture
+def device() -> Iterator[tuple[BNO055, SimulatedBNO055]]:
+    sim = SimulatedBNO055()
+    port = serial.Serial(sim.port_name, 115200, timeout=0.2)
+    yield BNO055(port), sim
+    port.close()
+    sim.close()
+
+
+def test_request_framing() -> None:
+    assert write_request(0x3D, bytes([0x0C])).hex() == "aa003d010c"
+    assert read_request(0x20, 8).hex() == "aa012008"
+    with pytest.raises(ValueError, match="length"):
+        read_request(0x20, 0)
+
+
+def test_initialize_starts_fusion(device: tuple[BNO055, SimulatedBNO055]) -> None:
+    imu, sim = device
+    imu.initialize(settle=0.0)
+    assert sim.registers[OPR_MODE] == NDOF_MODE
+    assert imu.system_status() == (5, 0)
+
+
+def test_sample_decodes_to_si_units(device: tuple[BNO055, SimulatedBNO055]) -> None:
+    imu, sim = device
+    imu.initialize(settle=0.0)
+    half = math.radians(30.0) / 2
+    sim.set_motion(
+        np.array([math.cos(half), 0.0, 0.0, math.sin(half)]),  # 30 deg yaw
+        np.array([0.1, -0.2, 1.5]),
+        np.array([0.5, -0.25, 9.81]),
+    )
+    sample = imu.sample()
+    np.testing.assert_allclose(
+        sample.orientation_xyzw, [0, 0, math.sin(half), math.cos(half)], atol=1e-4
+    )
+    np.testing.assert_allclose(sample.angular_velocity, [0.1, -0.2, 1.5], atol=math.radians(1 / 16))
+    np.testing.assert_allclose(sample.linear_acceleration, [0.5, -0.25, 9.81], atol=0.01)
+
+
+def test_no_fusion_before_ndof_is_an_error(device: tuple[BNO055, SimulatedBNO055]) -> None:
+    imu, _ = device
+    with pytest.raises(BNO055Error, match="fusion"):
+        imu.sample()
+
+
+def test_calibration_status(device: tuple[BNO055, SimulatedBNO055]) -> None:
+    imu, sim = device
+    sim.set_calibration(3, 2, 1, 0)
+    assert imu.calibration() == Calibration(system=3, gyroscope=2, accelerometer=1, magnetometer=0)
+
+
+def test_error_replies_are_retried_then_raised(device: tuple[BNO055, SimulatedBNO055]) -> None:
+    imu, sim = device
+    sim.error_replies = 2
+    assert imu.read(0x00, 1) == bytes([0xA0])
+    assert imu.errors == 2
+    sim.error_replies = 10
+    with pytest.raises(BNO055Error, match="bus over run"):
+        imu.read(0x00, 1)
+
+
+def test_decode_checks_length() -> None:
+    with pytest.raises(ValueError, match="bytes"):
+        decode_sample(bytes(4))
