@@ -1,0 +1,1 @@
+"""Model-free learners (SAC) used as the outer loop."""

@@ -1,0 +1,1 @@
+"""Probabilistic dynamics models (ensemble) and their normalisers."""

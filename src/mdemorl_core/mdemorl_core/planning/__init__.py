@@ -1,0 +1,1 @@
+"""DMD-MPC planner and the horizon / batch schedules."""

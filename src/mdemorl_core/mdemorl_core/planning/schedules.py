@@ -1,0 +1,62 @@
+"""Epoch schedules for the MPC horizon H and the MPC batch size B (Algorithm 1, step 3).
+
+Both ramp linearly from their start value at ``ramp_start_epoch`` to their end value at
+``ramp_end_epoch`` and are clamped outside that range; early epochs use short horizons and few
+start states because the young model is inaccurate and long rollouts compound its error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ScheduleConfig:
+    """Horizon and batch schedules over epochs (shared ramp).
+
+    Defaults: H 5 -> 15 and B 1000 -> 10000 (the paper's values) over epochs 1..20. On a CPU the
+    full B = 10000 x M = 100 x H = 15 inner loop costs minutes per epoch; a CPU-only Pendulum or
+    Leg2R run can lower ``b_end`` (e.g. 2000) in its YAML.
+    """
+
+    h_start: int = 5
+    h_end: int = 15
+    b_start: int = 1000
+    b_end: int = 10000
+    ramp_start_epoch: int = 1
+    ramp_end_epoch: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("h_start", "h_end", "b_start", "b_end"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"schedule.{name} must be >= 1, got {getattr(self, name)}")
+        if self.ramp_end_epoch < self.ramp_start_epoch:
+            raise ValueError(
+                f"schedule.ramp_end_epoch ({self.ramp_end_epoch}) must be >= "
+                f"ramp_start_epoch ({self.ramp_start_epoch})"
+            )
+
+
+def linear_ramp(
+    epoch: int, start_value: int, end_value: int, start_epoch: int, end_epoch: int
+) -> int:
+    """Integer value ramped linearly from ``start_value`` (at ``start_epoch``) to ``end_value``
+    (at ``end_epoch``), clamped outside; rounded to the nearest integer."""
+    if end_epoch <= start_epoch:
+        return end_value if epoch >= end_epoch else start_value
+    fraction = min(max((epoch - start_epoch) / (end_epoch - start_epoch), 0.0), 1.0)
+    return int(round(start_value + fraction * (end_value - start_value)))
+
+
+def horizon_at(epoch: int, config: ScheduleConfig) -> int:
+    """Planning / rollout horizon H for ``epoch``."""
+    return linear_ramp(
+        epoch, config.h_start, config.h_end, config.ramp_start_epoch, config.ramp_end_epoch
+    )
+
+
+def batch_at(epoch: int, config: ScheduleConfig) -> int:
+    """Number of MPC start states B for ``epoch``."""
+    return linear_ramp(
+        epoch, config.b_start, config.b_end, config.ramp_start_epoch, config.ramp_end_epoch
+    )

@@ -1,0 +1,98 @@
+"""Probabilistic ensemble: shapes, log-variance bounds, TS-1 routing, NLL training and elites."""
+
+import math
+
+import pytest
+import torch
+
+from mdemorl_core.models.ensemble import (
+    DynamicsEnsemble,
+    EnsembleConfig,
+    GaussianEnsemble,
+    holdout_size,
+)
+
+torch.set_num_threads(1)
+
+
+def _small_config(**overrides: float) -> EnsembleConfig:
+    values: dict = dict(ensemble_size=4, num_elites=3, hidden_size=32, num_layers=2, batch_size=64)
+    values.update(overrides)
+    return EnsembleConfig(**values)
+
+
+def test_predict_shapes_are_members_by_rows_by_dims() -> None:
+    model = DynamicsEnsemble(obs_dim=3, act_dim=2, config=_small_config())
+    obs, act = torch.randn(10, 3), torch.randn(10, 2)
+    mean, var = model.predict(torch.cat([obs, act], dim=1))
+    assert mean.shape == (4, 10, 4) and var.shape == (4, 10, 4)
+    assert bool((var > 0).all())
+    next_obs, reward = model.step(obs, act, torch.Generator().manual_seed(0))
+    assert next_obs.shape == (10, 3) and reward.shape == (10,)
+    with pytest.raises(ValueError, match="inputs"):
+        model.predict(torch.randn(10, 4))
+
+
+def test_log_variance_is_soft_bounded_for_extreme_inputs() -> None:
+    model = GaussianEnsemble(1, 1, _small_config())
+    _, log_var = model.forward_normalized(torch.full((4, 5, 1), 1e4))
+    # softplus(x) > x by at most log 2 * exp(-|x|): the second bound overshoots by < 1e-4.
+    assert bool((log_var <= model.max_log_var + 1e-4).all())
+    assert bool((log_var >= model.min_log_var - 1e-4).all())
+    _, low_log_var = model.forward_normalized(torch.full((4, 5, 1), -1e4))
+    assert bool(torch.isfinite(low_log_var).all())
+
+
+def test_ts1_routes_each_row_through_exactly_one_elite() -> None:
+    model = DynamicsEnsemble(2, 1, _small_config())
+    model.elite_indices.copy_(torch.tensor([3, 0, 2]))
+    generator = torch.Generator().manual_seed(0)
+    for rows in (1, 2, 7, 30):
+        inputs = torch.randn(rows, 3)
+        routed_mean, _ = model.predict_elites_partitioned(inputs, generator)
+        member_means, _ = model.predict(inputs)
+        distance = (member_means - routed_mean.unsqueeze(0)).abs().amax(dim=2)  # K x N
+        matches = distance < 1e-5
+        assert bool(matches[[3, 0, 2]].any(dim=0).all()), "every row must equal one elite's output"
+        assert not bool(matches[1].any()), "the non-elite member must never be used"
+
+
+def test_holdout_is_twenty_percent_capped_at_5000() -> None:
+    assert holdout_size(1000, 0.2, 5000) == 200
+    assert holdout_size(100000, 0.2, 5000) == 5000
+
+
+def test_training_lowers_holdout_nll_on_noisy_sine() -> None:
+    generator = torch.Generator().manual_seed(0)
+    noise_std = 0.1
+
+    def data(rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.rand(rows, 1, generator=generator) * 6.0 - 3.0
+        return x, torch.sin(x) + noise_std * torch.randn(rows, 1, generator=generator)
+
+    train_x, train_y = data(1500)
+    test_x, test_y = data(500)
+    model = GaussianEnsemble(1, 1, _small_config(max_epochs=60, learning_rate=3e-3))
+    nll_before = model.nll(test_x, test_y)
+    metrics = model.fit(train_x, train_y, generator)
+    nll_after = model.nll(test_x, test_y)
+    best_possible = 0.5 * math.log(2 * math.pi * noise_std**2) + 0.5  # about -0.88
+    assert nll_after < nll_before - 1.0
+    assert nll_after < best_possible + 0.5
+    assert metrics["holdout_mse"] < 0.5 * metrics["holdout_mse_start"]
+    assert 1 <= metrics["model_epochs"] <= 60
+    elites = model.elite_indices.tolist()
+    assert len(set(elites)) == 3
+
+
+def test_early_stopping_stops_before_max_epochs_on_a_constant() -> None:
+    inputs = torch.randn(400, 2)
+    targets = torch.ones(400, 1)
+    model = GaussianEnsemble(2, 1, _small_config(max_epochs=500, patience=3))
+    metrics = model.fit(inputs, targets, torch.Generator().manual_seed(0))
+    assert metrics["model_epochs"] < 500
+
+
+def test_invalid_elite_count_raises() -> None:
+    with pytest.raises(ValueError, match="num_elites"):
+        EnsembleConfig(ensemble_size=3, num_elites=5)
