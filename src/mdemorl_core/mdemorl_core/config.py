@@ -1,0 +1,342 @@
+"""Typed training configuration: dataclasses with defaults, YAML files and `--set` overrides.
+
+Defaults live in the dataclasses. A YAML file and then `--set a.b=value` overrides are merged on
+top of them, and every value is checked against the field's type hint (walking nested dataclasses
+generically), so a typo or a wrong type fails early with a `ConfigError` naming the dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from mdemorl_core.agent import AgentConfig
+
+ALGORITHMS = ("mdemorl", "mbpo", "mopac", "sac")
+
+DataclassT = TypeVar("DataclassT")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, missing, malformed or of the wrong type.
+
+    `key` is the dotted path of the offending entry (e.g. ``agent.sac.lr``), or "" when the problem
+    concerns the whole document.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"config key '{key}': {message}" if key else message)
+        self.key = key
+
+
+@dataclass
+class TrainConfig:
+    """Everything `mdemorl train` needs; `agent` is the algorithm's own nested configuration."""
+
+    env_id: str = ""
+    algo: str = "mdemorl"
+    epochs: int = 10
+    seed: int = 0
+    steps_per_epoch: int = 1000
+    eval_every: int = 1
+    eval_episodes: int = 5
+    device: str = "cpu"
+    max_episode_steps: int | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    checkpoint_every: int = 1
+    torch_threads: int | None = None
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _coerce(value: Any, hint: Any, key: str, current: Any = None) -> Any:
+    """Check `value` against the type hint `hint` and return it in the field's own representation.
+
+    Lists become tuples for tuple fields, ints become floats for float fields, and mappings become
+    dataclass instances (merged into `current` when it is one, so nested default factories are kept).
+    """
+    if hint is Any or hint is object:
+        return value
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        arms = [arm for arm in args if arm is not type(None)]
+        if len(arms) == 1:
+            return _coerce(value, arms[0], key, current)
+        for arm in arms:
+            try:
+                return _coerce(value, arm, key, current)
+            except ConfigError:
+                continue
+        raise ConfigError(key, f"expected {_type_name(hint)}, got {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(key, f"expected one of {list(args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"expected a mapping for {hint.__name__}, got {value!r}")
+        base = current if isinstance(current, hint) else _default_instance(hint, key)
+        return merge_config(base, value, prefix=key)
+    if origin in (tuple, list) or hint in (tuple, list):
+        return _coerce_sequence(value, hint, origin or hint, args, key)
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"expected a mapping, got {value!r}")
+        key_hint, value_hint = args if args else (Any, Any)
+        return {
+            _coerce(k, key_hint, _join(key, str(k))): _coerce(v, value_hint, _join(key, str(k)))
+            for k, v in value.items()
+        }
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        for member in hint:
+            if value in (member.value, member.name):
+                return member
+        raise ConfigError(key, f"expected one of {[m.value for m in hint]}, got {value!r}")
+    return _coerce_scalar(value, hint, key)
+
+
+def _coerce_sequence(
+    value: Any, hint: Any, container: type, args: tuple[Any, ...], key: str
+) -> Any:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ConfigError(key, f"expected a list for {_type_name(hint)}, got {value!r}")
+    items = list(value)
+    if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(items) != len(args):
+            raise ConfigError(
+                key, f"expected {len(args)} items for {_type_name(hint)}, got {value!r}"
+            )
+        return tuple(
+            _coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(items, args, strict=True))
+        )
+    item_hint = args[0] if args else Any
+    coerced = [_coerce(v, item_hint, f"{key}[{i}]") for i, v in enumerate(items)]
+    return tuple(coerced) if container is tuple else coerced
+
+
+def _coerce_scalar(value: Any, hint: Any, key: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        # PyYAML reads exponent literals without a dot ("1e-3") as strings; accept those here.
+        if isinstance(value, str):
+            try:
+                parsed = float(value)
+            except ValueError:
+                pass
+            else:
+                if not math.isnan(parsed) or value.strip().lower() == "nan":
+                    return parsed
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+    else:
+        raise ConfigError(key, f"unsupported type hint {hint!r} in the config dataclass")
+    raise ConfigError(key, f"expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
+
+
+def _default_instance(cls: type, key: str) -> Any:
+    try:
+        return cls()
+    except TypeError as error:
+        raise ConfigError(key, f"{cls.__name__} has no default; give all its fields") from error
+
+
+def merge_config(base: DataclassT, updates: Mapping[str, Any], prefix: str = "") -> DataclassT:
+    """Return a copy of dataclass `base` with `updates` (a nested mapping) applied and type-checked.
+
+    Raises ConfigError naming the dotted key for an unknown key or a value of the wrong type.
+    """
+    if not dataclasses.is_dataclass(base) or isinstance(base, type):
+        raise TypeError(f"merge_config needs a dataclass instance, got {type(base).__name__}")
+    if not isinstance(updates, Mapping):
+        raise ConfigError(prefix, f"expected a mapping, got {updates!r}")
+    hints = typing.get_type_hints(type(base))
+    field_names = {f.name for f in dataclasses.fields(base)}
+    changes: dict[str, Any] = {}
+    for name, value in updates.items():
+        key = _join(prefix, str(name))
+        if name not in field_names:
+            known = ", ".join(sorted(field_names))
+            raise ConfigError(key, f"unknown key (known keys here: {known})")
+        changes[name] = _coerce(value, hints[name], key, getattr(base, name))
+    try:
+        return dataclasses.replace(base, **changes)
+    except (ValueError, TypeError) as error:
+        # A dataclass's own __post_init__ checks (e.g. num_elites <= ensemble_size).
+        raise ConfigError(prefix or type(base).__name__, str(error)) from error
+
+
+def config_to_dict(config: Any) -> Any:
+    """Plain YAML-safe representation of a (nested) dataclass: tuples become lists, enums values."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: config_to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, Mapping):
+        return {k: config_to_dict(v) for k, v in config.items()}
+    if isinstance(config, list | tuple):
+        return [config_to_dict(v) for v in config]
+    if isinstance(config, enum.Enum):
+        return config.value
+    return config
+
+
+def dump_config(config: Any) -> str:
+    """YAML text of a config dataclass; `load_config_text` reads it back to an equal object."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into (["a", "b", "c"], value parsed as a YAML scalar/flow value)."""
+    name, sep, raw_value = text.partition("=")
+    name = name.strip()
+    if not sep or not name or any(not part for part in name.split(".")):
+        raise ConfigError(name, f"override {text!r} is not of the form key.path=value")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(name, f"cannot parse value {raw_value!r}: {error}") from error
+    return name.split("."), value
+
+
+def apply_overrides(document: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Set each ``a.b=value`` override into the nested mapping `document` (a modified copy)."""
+    result = _deep_copy_mapping(document)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = result
+        for depth, part in enumerate(path[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(".".join(path[: depth + 1]), "is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def _deep_copy_mapping(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy_mapping(v) if isinstance(v, Mapping) else v for k, v in document.items()}
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping (an empty file is an empty mapping)."""
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        raise ConfigError("", f"cannot read config file {path}: {error}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError("", f"config file {path} is not valid YAML: {error}") from error
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError("", f"config file {path} must hold a mapping at the top level")
+    return document
+
+
+BUNDLED_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def bundled_config_names() -> list[str]:
+    """Names of the example configs shipped in mdemorl_core/configs (e.g. "pendulum")."""
+    return sorted(path.stem for path in BUNDLED_CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A YAML file path as given, or the bundled config of that name (``--config pendulum``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = BUNDLED_CONFIG_DIR / f"{name_or_path}.yaml"
+    if path.suffix == "" and bundled.is_file():
+        return bundled
+    raise ConfigError(
+        "",
+        f"config file {str(name_or_path)!r} not found (bundled configs: "
+        f"{', '.join(bundled_config_names())})",
+    )
+
+
+def build_train_config(
+    document: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()
+) -> TrainConfig:
+    """TrainConfig from defaults + `document` (e.g. a YAML file's mapping) + `--set` overrides.
+
+    `algo` is the single source of truth for the algorithm: it is copied into `agent.algo`
+    (giving a different `agent.algo` explicitly is an error).
+    """
+    merged = apply_overrides(dict(document or {}), overrides)
+    config = merge_config(TrainConfig(), merged)
+    agent_section = merged.get("agent")
+    explicit_agent_algo = agent_section.get("algo") if isinstance(agent_section, dict) else None
+    if explicit_agent_algo is not None and explicit_agent_algo != config.algo:
+        raise ConfigError(
+            "agent.algo",
+            f"{explicit_agent_algo!r} differs from algo {config.algo!r}; set only algo",
+        )
+    config = dataclasses.replace(config, agent=dataclasses.replace(config.agent, algo=config.algo))
+    validate_train_config(config)
+    return config
+
+
+def load_config_text(text: str) -> TrainConfig:
+    """Parse YAML text produced by `dump_config` (or written by hand) into a TrainConfig."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError("", f"not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise ConfigError("", "a config must be a mapping at the top level")
+    return build_train_config(document)
+
+
+def validate_train_config(config: TrainConfig) -> None:
+    """Range checks that type hints cannot express; raises ConfigError naming the key."""
+    if not config.env_id:
+        raise ConfigError("env_id", "is required (give --env ID or env_id in the config file)")
+    if config.algo not in ALGORITHMS:
+        raise ConfigError("algo", f"must be one of {list(ALGORITHMS)}, got {config.algo!r}")
+    positive = {
+        "epochs": config.epochs,
+        "steps_per_epoch": config.steps_per_epoch,
+        "eval_every": config.eval_every,
+        "eval_episodes": config.eval_episodes,
+        "checkpoint_every": config.checkpoint_every,
+    }
+    if config.max_episode_steps is not None:
+        positive["max_episode_steps"] = config.max_episode_steps
+    if config.torch_threads is not None:
+        positive["torch_threads"] = config.torch_threads
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(key, f"must be >= 1, got {value}")
+    if not 0 <= config.seed < 2**32:
+        raise ConfigError("seed", f"must be in [0, 2**32), got {config.seed}")
+    if config.device != "cpu" and config.device != "cuda" and not config.device.startswith("cuda:"):
+        raise ConfigError("device", f"must be 'cpu', 'cuda' or 'cuda:N', got {config.device!r}")

@@ -1,0 +1,1 @@
+"""Training infrastructure: the epoch loop, evaluation, checkpoints and the progress log."""
