@@ -107,6 +107,24 @@ class ReplayBuffer:
         """Uniform minibatch of ``batch_size`` rows as arrays."""
         return self.gather(self.sample_indices(batch_size, rng))
 
+    def newest(self, count: int) -> dict[str, np.ndarray]:
+        """The ``min(count, size)`` most recently added rows, oldest first, as arrays."""
+        count = min(max(count, 0), self.size)
+        indices = (self.next_index - count + np.arange(count)) % self.capacity
+        return self.gather(indices)
+
+    def keep_newest(self, count: int) -> None:
+        """Drop all but the ``count`` most recently added rows (retires stale model data)."""
+        if count >= self.size:
+            return
+        kept = self.newest(count)
+        self.size = 0
+        self.next_index = 0
+        total = self.total_added
+        if count > 0:
+            self.add_batch(kept["obs"], kept["act"], kept["rew"], kept["next_obs"], kept["done"])
+        self.total_added = total
+
     def all(self) -> dict[str, np.ndarray]:
         """Every stored row (oldest first is NOT guaranteed) as arrays of ``size`` rows."""
         return {name: getattr(self, name)[: self.size] for name in _FIELDS}

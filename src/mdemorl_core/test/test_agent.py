@@ -1,5 +1,6 @@
 """Agent: Algorithm 1 per algo, warm-up, determinism and exact resume from state_dict."""
 
+import dataclasses
 import io
 import math
 
@@ -78,6 +79,61 @@ def test_update_runs_every_algorithm(algo: str) -> None:
         planned = agent.plan(obs)
         assert planned.actions.shape == (1, 3, ACT_DIM)
         assert agent.plan(np.zeros((5, OBS_DIM)), horizon=2).actions.shape == (5, 2, ACT_DIM)
+
+
+def test_model_rows_enter_minibatches_only_as_the_model_earns_trust() -> None:
+    agent = Agent(OBS_DIM, ACT_DIM, _config("mdemorl"), torch.device("cpu"), seed=0)
+    _collect(agent, 100, seed=1)
+    first = agent.update(epoch=1)
+    # The model had never been fitted when the epoch's data arrived: real data only.
+    assert first["model_reward_r2"] == 0.0 and first["real_ratio"] == 1.0
+    _collect(agent, 100, seed=2)
+    second = agent.update(epoch=2)
+    assert 0.0 <= second["model_reward_r2"] <= 1.0
+    expected = 1.0 - (1.0 - agent.config.real_ratio) * second["model_reward_r2"]
+    assert second["real_ratio"] == pytest.approx(expected)
+    fixed = Agent(
+        OBS_DIM,
+        ACT_DIM,
+        dataclasses.replace(_config("mdemorl"), adaptive_real_ratio=False),
+        torch.device("cpu"),
+        seed=0,
+    )
+    _collect(fixed, 100, seed=1)
+    assert fixed.update(epoch=1)["real_ratio"] == fixed.config.real_ratio
+
+
+def test_model_reward_r2_is_high_for_a_learnable_reward() -> None:
+    config = dataclasses.replace(
+        _config("mbpo"),
+        model=EnsembleConfig(ensemble_size=3, num_elites=2, hidden_size=32, max_epochs=200),
+    )
+    agent = Agent(OBS_DIM, ACT_DIM, config, torch.device("cpu"), seed=0)
+    _collect(agent, 400, seed=1)
+    agent.update(epoch=1)
+    _collect(agent, 200, seed=2)
+    # -|x|^2 is smooth and covered by the data, so the fitted model predicts fresh rows well.
+    assert agent.update(epoch=2)["model_reward_r2"] > 0.5
+
+
+def test_d_mpc_keeps_only_the_last_retained_epochs() -> None:
+    config = dataclasses.replace(_config("mbpo"), mpc_retain_epochs=2)
+    agent = Agent(OBS_DIM, ACT_DIM, config, torch.device("cpu"), seed=0)
+    sizes = []
+    for epoch in range(1, 4):
+        _collect(agent, 60, seed=epoch)
+        sizes.append(agent.update(epoch=epoch)["d_mpc"])
+    # Schedule: B x H = 30 x 3 at epoch 1, 40 x 4 from epoch 2 on; only the last two epochs stay.
+    assert sizes == [90, 90 + 160, 160 + 160]
+
+
+def test_terminal_value_is_zero_until_the_critic_was_trained() -> None:
+    agent = Agent(OBS_DIM, ACT_DIM, _config("mdemorl"), torch.device("cpu"), seed=0)
+    obs = torch.ones(4, OBS_DIM)
+    assert torch.equal(agent._terminal_value(obs, agent.torch_generator), torch.zeros(4))
+    _collect(agent, 100, seed=1)
+    agent.update(epoch=1)
+    assert not torch.equal(agent._terminal_value(obs, agent.torch_generator), torch.zeros(4))
 
 
 def test_warmup_actions_are_random_then_the_policy_acts() -> None:

@@ -30,6 +30,19 @@ def test_add_batch_larger_than_capacity_keeps_newest() -> None:
     assert sorted(buffer.all()["rew"].tolist()) == [6.0, 7.0, 8.0, 9.0]
 
 
+def test_newest_and_keep_newest_follow_insertion_order_across_wraparound() -> None:
+    buffer = _filled(capacity=5, count=8)  # rows 3..7 remain, stored wrapped around
+    assert buffer.newest(3)["rew"].tolist() == [5.0, 6.0, 7.0]
+    assert buffer.newest(99)["rew"].tolist() == [3.0, 4.0, 5.0, 6.0, 7.0]
+    buffer.keep_newest(2)
+    assert len(buffer) == 2 and buffer.total_added == 8
+    assert buffer.newest(2)["rew"].tolist() == [6.0, 7.0]
+    buffer.add(np.zeros(3), np.zeros(2), 8.0, np.zeros(3), False)
+    assert buffer.newest(3)["rew"].tolist() == [6.0, 7.0, 8.0]
+    buffer.keep_newest(0)
+    assert len(buffer) == 0
+
+
 def test_bad_shapes_and_nan_raise() -> None:
     buffer = ReplayBuffer(3, 2, capacity=10)
     with pytest.raises(ValueError, match="act"):

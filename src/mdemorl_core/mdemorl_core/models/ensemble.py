@@ -101,6 +101,7 @@ class GaussianEnsemble(nn.Module):
         self.input_normalizer = Normalizer(in_dim)
         self.target_normalizer = Normalizer(out_dim)
         self.register_buffer("elite_indices", torch.arange(config.num_elites))
+        self.holdout_mse_per_dim = torch.full((out_dim,), math.nan)
         self.optimizer = self._new_optimizer()
 
     def _new_optimizer(self) -> torch.optim.Adam:
@@ -211,7 +212,8 @@ class GaussianEnsemble(nn.Module):
         """Train on raw ``N x I`` inputs and ``N x D`` targets (see :class:`EnsembleConfig`).
 
         Returns model_loss (train NLL of the last epoch), holdout_mse and holdout_nll (mean over
-        elites, normalised space), holdout_mse_start (before training) and model_epochs.
+        elites, normalised space), holdout_mse_start (before training) and model_epochs. Also sets
+        ``holdout_mse_per_dim`` (``D``, elites' mean, normalised space: about 1 - R^2 per output).
         """
         cfg = self.config
         num_rows = inputs.shape[0]
@@ -275,6 +277,10 @@ class GaussianEnsemble(nn.Module):
         final_nll, final_mse = evaluate()
         self.elite_indices.copy_(torch.argsort(final_mse)[: cfg.num_elites])
         elites = self.elite_indices
+        with torch.no_grad():
+            elite_mean = self.forward_normalized(eval_inputs[elites], elites)[0]
+            # Per output dimension, normalised space: ~1 - R^2 of the elites on held-out rows.
+            self.holdout_mse_per_dim = (elite_mean - eval_targets[elites]).pow(2).mean(dim=(0, 1))
         return {
             "model_loss": train_loss,
             "holdout_mse": float(final_mse[elites].mean().item()),
@@ -298,14 +304,19 @@ class DynamicsEnsemble(GaussianEnsemble):
         generator: torch.Generator,
         device: torch.device,
     ) -> dict[str, float]:
-        """Fit to replay arrays (obs ``N x O``, act ``N x A``, rew ``N``, next_obs ``N x O``)."""
+        """Fit to replay arrays (obs ``N x O``, act ``N x A``, rew ``N``, next_obs ``N x O``).
+
+        Returns :meth:`fit`'s metrics plus holdout_reward_mse (the reward output's normalised
+        hold-out MSE: the reward is the hardest output on sharply peaked tracking rewards)."""
         obs = torch.as_tensor(data["obs"], device=device)
         act = torch.as_tensor(data["act"], device=device)
         rew = torch.as_tensor(data["rew"], device=device)
         next_obs = torch.as_tensor(data["next_obs"], device=device)
         inputs = torch.cat([obs, act], dim=-1)
         targets = torch.cat([next_obs - obs, rew.unsqueeze(-1)], dim=-1)
-        return self.fit(inputs, targets, generator)
+        metrics = self.fit(inputs, targets, generator)
+        metrics["holdout_reward_mse"] = float(self.holdout_mse_per_dim[-1].item())
+        return metrics
 
     def step(
         self,
