@@ -89,6 +89,9 @@ def test_controller_and_sim_robot(harness: RosHarness) -> None:
     ) + harness.output(sim)
     assert "policy version 7 (sac) loaded" in harness.output(controller)
 
+    # Wait for an episode boundary (episode_steps=100) to have passed, however slow the machine.
+    assert harness.spin_until(lambda: any(t.episode == 1 for t in transitions), 60.0)
+
     bad = policy_message(actor, version=8)
     bad.checksum = "0" * 64
     policy_pub.publish(bad)
