@@ -2,10 +2,10 @@
 # `make demo`: the main job on the embedded default — M-DeMoRL training the simulated 2R leg through
 # the whole ROS 2 graph (sim robot at 500 Hz, torque controller, trainer, planner), then an
 # evaluation of the trained policy in the Gymnasium task and a summary.
-# Environment: DEMO_EPOCHS (default 6), DEMO_RUN_DIR (default runs/demo-<time>).
+# Environment: DEMO_EPOCHS (default 5), DEMO_RUN_DIR (default runs/demo-<time>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-epochs=${DEMO_EPOCHS:-6}
+epochs=${DEMO_EPOCHS:-5}
 run_dir=${DEMO_RUN_DIR:-runs/demo-$(date +%Y%m%d-%H%M%S)}
 export ROS_LOG_DIR=${ROS_LOG_DIR:-$PWD/log/ros}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
@@ -18,7 +18,6 @@ launch_runner stochlite_bringup train.launch.py run_dir:="$run_dir" epochs:="$ep
 echo "[demo] evaluating the final policy on Leg2R-v0 (deterministic, 3 episodes)"
 eval_json=$(mdemorl eval --run "$run_dir" --episodes 3)
 echo "$eval_json"
-mdemorl plot "$run_dir" --out "$run_dir/curves.png" >/dev/null 2>&1 || true
 
 python - "$run_dir" "$eval_json" "$(( $(date +%s) - started ))" <<'PY'
 import csv, json, math, sys
@@ -38,7 +37,7 @@ print(
     f"{trend}. The final policy scores {result['mean_return']:.1f} ± {result['std_return']:.1f} "
     f"per 1000-step episode in the Gymnasium task (reward per step in [0, 1]: 1000 is perfect "
     f"tracking). Outputs in {run_dir}: progress.csv, config.yaml, checkpoint/ (continue with "
-    f"resume:=true, or `mdemorl eval --run {run_dir}`), curves.png"
+    f"resume:=true, or `mdemorl eval --run {run_dir}`)"
     + (f", and the rosbag2 {bag.name}/ (retrain offline with `mdemorl retrain --bag {bag}`)." if bag else ".")
 )
 PY
