@@ -4,6 +4,7 @@
                   [--resume] [--device cpu|cuda] [--stop-after-epoch K] [--progress|--no-progress]
     mdemorl eval --run DIR [--episodes N] [--device D]
     mdemorl plot RUN... --out FILE.png
+    mdemorl retrain --bag DIR --out RUN [--env ID] [--algo A] [--config F] [--set k=v ...]
 
 Configuration precedence: dataclass defaults < `--config` YAML < `--set key.path=value` (values
 parsed as YAML) < the dedicated flags (--env, --algo, --epochs, --seed, --device). With `--resume`
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mdemorl_core import retrain
 from mdemorl_core.config import (
     ALGORITHMS,
     ConfigError,
@@ -91,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories")
     plot.add_argument("--out", required=True, type=Path, help="output image (.png)")
     plot.set_defaults(handler=_run_plot)
+
+    retrain.add_parser(commands)
     return parser
 
 
@@ -178,13 +182,21 @@ def _run_plot(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mdemorl` console script; returns the process exit code."""
+    from mdemorl_core.bags import BagError
     from mdemorl_core.envs_util import EnvSetupError
     from mdemorl_core.training.run_dir import RunDirError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (ConfigError, UsageError, RunDirError, EnvSetupError, FileNotFoundError) as error:
+    except (
+        ConfigError,
+        UsageError,
+        RunDirError,
+        EnvSetupError,
+        BagError,
+        FileNotFoundError,
+    ) as error:
         print(f"mdemorl: error: {error}", file=sys.stderr)
         return USAGE_ERROR
 

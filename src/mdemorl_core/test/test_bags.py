@@ -134,3 +134,26 @@ def test_retrain_from_bag_replays_epochs_in_recorded_order(tmp_path: Path) -> No
     assert trainer.epoch == 3 and "50 transitions" in summary
     with pytest.raises(ValueError, match="dims 3/1"):
         retrain_from_bag(tmp_path / "bag", config, tmp_path / "other", 4, 1)
+
+
+def test_retrain_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mdemorl_core.cli import main
+
+    _write_bag(tmp_path / "bag", _rows(30))
+    tiny = [
+        "agent.model.ensemble_size=2",
+        "agent.model.num_elites=1",
+        "agent.model.hidden_size=16",
+        "agent.model.max_epochs=2",
+        "agent.sac.hidden_size=16",
+        "agent.sac.batch_size=8",
+        "agent.schedule.b_start=4",
+        "agent.schedule.b_end=4",
+        "steps_per_epoch=15",
+    ]
+    args = ["retrain", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "run")]
+    args += ["--env", "Pendulum-v1", *[item for o in tiny for item in ("--set", o)]]
+    assert main(args) == 0
+    assert "2 epochs, 30 transitions in D_ENV" in capsys.readouterr().out
+    assert main(["retrain", "--bag", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+    assert "bag not found" in capsys.readouterr().err
