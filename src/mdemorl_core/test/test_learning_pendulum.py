@@ -6,13 +6,15 @@ steps (the first epoch is uniform random warm-up), one torch thread; about 100 s
 Threshold, from measurements on this machine (5 deterministic evaluation episodes per epoch):
 - a uniform random policy scores -1050 to -1400 on the evaluation start states of run seeds 0-5
   (zero torque: -1080 to -1490); the test measures it again on this run's own start states;
-- over the first 6 epochs, the best evaluation return of this configuration was -130, -174,
-  -237, -171, -371 and -177 for seeds 0, 1, 2, 3, 7 and 8 (a solved Pendulum scores about -150).
-  Learning sets in between epochs 3 and 6, so the 7th epoch is slack.
-The test requires the best evaluation return of the run to be >= -700 and >= random + 400: a
-swing-up that is clearly better than random, with at least 330 units of margin to every measured
-seed, so it is not flaky. The best (not the last) return is used because the claim is that the
-agent *reaches* a good policy; the last epoch's return is also checked to be far above random.
+- the evaluation returns of epochs 1-7 with this configuration were, for seeds 0-4 and 7:
+  [-1355, -1165, -914, -200, -122, -121, -121], [-987, -1554, -351, -537, -120, -171, -148],
+  [-1323, -1419, -1425, -452, -465, -233, -246], [-965, -1562, -1177, -1251, -698, -475, -176],
+  [-694, -1521, -805, -683, -93, -92, -92], [-984, -1541, -808, -567, -275, -186, -186]
+  (a solved Pendulum scores about -150); learning sets in between epochs 3 and 6.
+The test requires the final (epoch 7) evaluation return to be >= -600 and >= random + 400: a
+swing-up clearly better than random, with at least 350 units of margin to every measured seed's
+final return, so it is not flaky. The final return is used rather than the best one because an
+early epoch can score -700 by chance (seed 4, epoch 1).
 """
 
 from __future__ import annotations
@@ -28,9 +30,8 @@ from mdemorl_core.training.evaluation import evaluate, random_policy
 from mdemorl_core.training.loop import evaluate_run, train
 from mdemorl_core.training.progress_log import read_progress_column
 
-MIN_BEST_RETURN = -700.0
+MIN_FINAL_RETURN = -600.0
 MIN_GAIN_OVER_RANDOM = 400.0
-MIN_FINAL_GAIN_OVER_RANDOM = 200.0
 
 
 @pytest.mark.slow
@@ -53,9 +54,8 @@ def test_mdemorl_learns_pendulum(tmp_path: Path) -> None:
 
     returns = read_progress_column(run / "progress.csv", "eval_return")
     report = f"curve {[round(r) for r in returns]}, random {random_return:.1f}"
-    assert summary.best_eval_return == max(returns)
-    assert summary.best_eval_return >= MIN_BEST_RETURN, report
-    assert summary.best_eval_return >= random_return + MIN_GAIN_OVER_RANDOM, report
-    assert summary.final_eval_return >= random_return + MIN_FINAL_GAIN_OVER_RANDOM, report
+    assert summary.final_eval_return == returns[-1]
+    assert summary.final_eval_return >= MIN_FINAL_RETURN, report
+    assert summary.final_eval_return >= random_return + MIN_GAIN_OVER_RANDOM, report
     # The saved checkpoint reproduces the logged evaluation (deterministic policy, same states).
     assert evaluate_run(run).mean == pytest.approx(summary.final_eval_return)

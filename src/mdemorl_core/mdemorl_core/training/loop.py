@@ -82,6 +82,7 @@ AgentFactory = Callable[[int, int, AgentConfig, torch.device, int], TrainableAge
 def default_agent_factory(
     obs_dim: int, act_dim: int, config: AgentConfig, device: torch.device, seed: int
 ) -> TrainableAgent:
+    """The real M-DeMoRL agent (tests may pass another factory to `train`)."""
     return Agent(obs_dim, act_dim, config, device, seed)
 
 
@@ -176,11 +177,15 @@ class _EpochBar:
     def step(self) -> None:
         self.bar.update(1)
 
+    def env_done(self) -> None:
+        # Model training and the inner loop run before the first SAC step reports progress.
+        self.bar.set_description(f"{self.prefix} model+planner")
+
     def update_progress(self, done: int, total: int) -> None:
         if not self.updating:
             self.updating = True
             self.bar.reset(total=total)
-            self.bar.set_description(f"{self.prefix} update")
+            self.bar.set_description(f"{self.prefix} SAC steps")
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -285,6 +290,7 @@ def _run_epoch(
     bar = _EpochBar(epoch, config.epochs, config.steps_per_epoch, show_progress)
     try:
         returns = collect_epoch(train_env, agent, config.steps_per_epoch, bar.step)
+        bar.env_done()
         # Algorithm 1 counts epochs from 1 (the schedules ramp from epoch 1).
         metrics = agent.update(epoch + 1, bar.update_progress)
     finally:
