@@ -1,0 +1,215 @@
+"""Smoke test of the benchmark suite: each script runs in --quick mode and writes valid JSON.
+
+Checks keys, types and internal consistency (e.g. a ratio equals the quotient it reports) of the
+files other tools read; never the measured speed (no timing assertions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _quick import BENCH_DIR, QUICK_SCRIPTS, QuickRunCache
+
+Number = (int, float)
+NOT_BOOL_INT = "int-not-bool"
+
+HEADER_SCHEMA: dict[str, Any] = {
+    "benchmark": str,
+    "schema_version": int,
+    "quick": bool,
+    "command": str,
+    "machine": dict,
+}
+MACHINE_SCHEMA: dict[str, Any] = {
+    "cpu_model": str,
+    "logical_cores": int,
+    "torch": str,
+    "torch_threads": int,
+    "date_utc": str,
+}
+LATENCY_SCHEMA: dict[str, Any] = {"p50_ms": Number, "p99_ms": Number, "max_ms": Number}
+LOOP_VARIANT_SCHEMA: dict[str, Any] = {
+    "rate_hz": Number,
+    "period_p50_ms": Number,
+    "period_p99_ms": Number,
+    "period_max_ms": Number,
+    "missed": int,
+}
+INNER_LOOP_ROW_SCHEMA: dict[str, Any] = {
+    "device": str,
+    "B": int,
+    "M": int,
+    "H": int,
+    "model_steps_per_s": Number,
+    "flops_per_s": Number,
+    "matmul_flops_per_s": Number,
+    "fraction_of_matmul": Number,
+    "speedup_vs_loop": Number,
+}
+ALGO_SCHEMA: dict[str, Any] = {
+    "epochs_to_threshold": (int, type(None)),
+    "final_return_mean": Number,
+    "returns_mean": list,
+    "returns_std": list,
+    "wall_seconds": Number,
+}
+SAMPLE_EFFICIENCY_ALGOS = ("mdemorl", "mbpo", "mopac", "sac", "sb3_sac")
+
+
+def check_schema(document: dict[str, Any], schema: dict[str, Any], where: str) -> None:
+    for key, expected in schema.items():
+        assert key in document, f"{where}: missing key {key!r}"
+        value = document[key]
+        assert isinstance(value, expected), (
+            f"{where}.{key}: {type(value).__name__} is not {expected}"
+        )
+        if expected is int or expected is Number:
+            assert not isinstance(value, bool), f"{where}.{key}: bool where a number is expected"
+        if isinstance(value, float):
+            assert math.isfinite(value), f"{where}.{key} is not finite"
+
+
+def successful(quick_runs: QuickRunCache, name: str) -> dict[str, Any]:
+    run = quick_runs.get(name)
+    assert run.returncode == 0, run.failure_text()
+    assert run.document is not None, f"{name} wrote no {name}.json\n{run.failure_text()}"
+    check_schema(run.document, HEADER_SCHEMA, name)
+    check_schema(run.document["machine"], MACHINE_SCHEMA, f"{name}.machine")
+    assert run.document["benchmark"] == name
+    assert run.document["quick"] is True
+    # stdout ends with the same JSON document as the file (scripts may log lines before it).
+    printed = run.stdout[run.stdout.index("{\n") :]
+    assert json.loads(printed) == run.document
+    return run.document
+
+
+def test_sac_updates_schema(quick_runs: QuickRunCache) -> None:
+    document = successful(quick_runs, "sac_updates")
+    check_schema(
+        document,
+        {"ours_updates_per_s": Number, "sb3_updates_per_s": Number, "ratio": Number, "setup": dict},
+        "sac_updates",
+    )
+    assert document["ratio"] == pytest.approx(
+        document["ours_updates_per_s"] / document["sb3_updates_per_s"]
+    )
+    assert document["setup"]["batch_size"] == 256
+    assert document["setup"]["hidden"] == [256, 256]
+
+
+@pytest.mark.parametrize("name", ["policy_latency", "planner_latency"])
+def test_latency_schema(quick_runs: QuickRunCache, name: str) -> None:
+    document = successful(quick_runs, name)
+    check_schema(document, LATENCY_SCHEMA, name)
+    assert 0.0 < document["p50_ms"] <= document["p99_ms"] <= document["max_ms"]
+
+
+def test_inner_loop_schema(quick_runs: QuickRunCache) -> None:
+    document = successful(quick_runs, "inner_loop")
+    rows = document["results"]
+    assert isinstance(rows, list) and rows
+    for index, row in enumerate(rows):
+        check_schema(row, INNER_LOOP_ROW_SCHEMA, f"inner_loop.results[{index}]")
+        assert row["fraction_of_matmul"] == pytest.approx(
+            row["flops_per_s"] / row["matmul_flops_per_s"]
+        )
+        # Every (start state x sample) row advances H steps, plus the nominal/final rollouts.
+        assert row["model_rows_per_plan"] >= row["B"] * row["M"] * row["H"]
+    assert {row["device"] for row in rows} >= {"cpu"}
+
+
+def test_control_loop_schema(quick_runs: QuickRunCache) -> None:
+    document = successful(quick_runs, "control_loop")
+    for variant in ("idle", "loaded"):
+        check_schema(document[variant], LOOP_VARIANT_SCHEMA, f"control_loop.{variant}")
+        result = document[variant]
+        assert result["period_p50_ms"] <= result["period_p99_ms"] <= result["period_max_ms"]
+    assert document["trainer"]["crashed"] is False, "the load (trainer process) crashed"
+
+
+def test_sample_efficiency_schema(quick_runs: QuickRunCache) -> None:
+    document = successful(quick_runs, "sample_efficiency")
+    assert isinstance(document["threshold"], (*Number, type(None)))
+    epochs = document["budget"]["epochs"]
+    assert set(document["algos"]) == set(SAMPLE_EFFICIENCY_ALGOS)
+    for name, result in document["algos"].items():
+        check_schema(result, ALGO_SCHEMA, f"sample_efficiency.algos.{name}")
+        assert len(result["returns_mean"]) == len(result["returns_std"]) == epochs
+        assert result["final_return_mean"] == pytest.approx(result["returns_mean"][-1])
+        reached = result["epochs_to_threshold"]
+        if reached is not None:
+            assert 1 <= reached <= epochs
+            assert result["returns_mean"][reached - 1] >= document["threshold"]
+    assert (Path(document["plot"]).name == "sample_efficiency.png") and (
+        quick_runs.results / "sample_efficiency.png"
+    ).stat().st_size > 0
+
+
+def test_elite_fraction_schema(quick_runs: QuickRunCache) -> None:
+    document = successful(quick_runs, "elite_fraction")
+    rows = document["results"]
+    assert isinstance(rows, list) and rows
+    for index, row in enumerate(rows):
+        check_schema(
+            row,
+            {
+                "elite_percent": Number,
+                "epochs_to_threshold": (int, type(None)),
+                "returns_mean": list,
+            },
+            f"elite_fraction.results[{index}]",
+        )
+    percents = [row["elite_percent"] for row in rows]
+    assert percents == sorted(set(percents))
+
+
+def test_report_renders_every_result(quick_runs: QuickRunCache, tmp_path: Path) -> None:
+    for name in QUICK_SCRIPTS:
+        quick_runs.get(name)
+    output = tmp_path / "BENCHMARKS.md"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH_DIR / "report.py"),
+            "--results-dir",
+            str(quick_runs.results),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    text = output.read_text()
+    for name in QUICK_SCRIPTS:
+        if quick_runs.get(name).document is not None:
+            assert f"`{quick_runs.get(name).document['command']}`" in text, name
+    assert "quick smoke run" in text
+
+
+def test_run_all_lists_every_script_in_dry_run(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH_DIR / "run_all.py"),
+            "--quick",
+            "--dry-run",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    for script in QUICK_SCRIPTS.values():
+        assert script in completed.stdout
