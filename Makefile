@@ -36,10 +36,10 @@ demo: setup
 	@$(WS) bash tools/demo.sh
 
 bench: setup
-	@$(WS) python bench/run_all.py
+	@$(WS) python bench/run_all.py --threads 1
 
 bench-full: setup
-	@$(WS) python bench/run_all.py --full
+	@$(WS) python bench/run_all.py --full --threads 1
 
 clean:
 	rm -rf build install log

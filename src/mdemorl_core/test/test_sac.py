@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, TanhTransform, TransformedDistribution
@@ -98,3 +99,13 @@ def test_soft_value_shape_and_invalid_config() -> None:
     assert value.shape == (7,)
     with pytest.raises(ValueError, match="tau"):
         _sac(tau=0.0)
+
+
+def test_act_numpy_fast_path_equals_the_deterministic_sample() -> None:
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(5, 3, hidden_size=16, num_layers=2)
+    obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    with torch.no_grad():
+        expected = actor.sample(torch.as_tensor(obs), None, True)[0].numpy()
+    np.testing.assert_allclose(actor.act_numpy(obs), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(actor.act_numpy(obs[1]), expected[1], rtol=1e-6, atol=1e-7)

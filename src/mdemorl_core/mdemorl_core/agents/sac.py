@@ -151,7 +151,12 @@ class TanhGaussianActor(nn.Module):
         squeeze = obs_tensor.ndim == 1
         if squeeze:
             obs_tensor = obs_tensor.unsqueeze(0)
-        action = self.sample(obs_tensor.to(next(self.parameters()).dtype), None, deterministic)[0]
+        obs_tensor = obs_tensor.to(next(self.parameters()).dtype)
+        if deterministic:
+            # The mean action alone: no log-probability to compute and discard in the 500 Hz loop.
+            action = torch.tanh(self.net(obs_tensor)[..., : self.act_dim])
+        else:
+            action = self.sample(obs_tensor, None, False)[0]
         result = action.float().cpu().numpy()
         return result[0] if squeeze else result
 
