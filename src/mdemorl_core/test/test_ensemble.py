@@ -96,3 +96,22 @@ def test_early_stopping_stops_before_max_epochs_on_a_constant() -> None:
 def test_invalid_elite_count_raises() -> None:
     with pytest.raises(ValueError, match="num_elites"):
         EnsembleConfig(ensemble_size=3, num_elites=5)
+
+
+def test_member_subset_gather_follows_weight_updates_under_no_grad() -> None:
+    from mdemorl_core.models.ensemble import EnsembleLinear
+
+    torch.manual_seed(0)
+    layer = EnsembleLinear(4, 3, 2)
+    x = torch.randn(2, 5, 3)
+    members = torch.tensor([1, 3])
+    with torch.no_grad():
+        first = layer(x, members)
+        torch.testing.assert_close(first, layer(x, members))
+        layer.weight.add_(1.0)
+        expected = torch.baddbmm(layer.bias[members], x, layer.weight[members])
+        torch.testing.assert_close(layer(x, members), expected)
+        other = torch.tensor([0, 2])
+        expected_other = torch.baddbmm(layer.bias[other], x, layer.weight[other])
+        torch.testing.assert_close(layer(x, other), expected_other)
+    assert not torch.allclose(first, expected)

@@ -71,12 +71,24 @@ class EnsembleLinear(nn.Module):
             torch.empty(ensemble_size, in_dim, out_dim).uniform_(-bound, bound)
         )
         self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, out_dim))
+        self._subset_key: tuple[int, int, tuple[int, ...]] | None = None
+        self._subset: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``k x N x in`` where k = K, or k = len(members) when a subset is given."""
         if members is None:
             return torch.baddbmm(self.bias, x, self.weight)
-        return torch.baddbmm(self.bias[members], x, self.weight[members])
+        if torch.is_grad_enabled():
+            return torch.baddbmm(self.bias[members], x, self.weight[members])
+        # A planner rollout calls this with the same elites every model step: gathering their
+        # weights each time was ~half of a one-state plan. Reuse the gather until the parameters
+        # change (in-place updates bump _version) or the members do.
+        key = (self.weight._version, self.bias._version, tuple(members.tolist()))
+        if key != self._subset_key or self._subset is None:
+            self._subset = (self.bias[members], self.weight[members])
+            self._subset_key = key
+        bias, weight = self._subset
+        return torch.baddbmm(bias, x, weight)
 
 
 class GaussianEnsemble(nn.Module):
