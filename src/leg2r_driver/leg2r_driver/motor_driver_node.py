@@ -41,7 +41,7 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
     stop_own_executor,
 )
-from leg2r_driver.safety import Mode, SafetyConfig, SafetyGate
+from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
 from leg2r_driver.simulated_motor import SimulatedJoint, SimulatedMotorFirmware
 from mdemorl_msgs.msg import EffortCommand
 
@@ -100,18 +100,8 @@ class MotorDriverNode(Node):
             for name, cid, r, d in zip(names, s["can_ids"], ranges, s["directions"], strict=True)
         ]
         self.gate = SafetyGate(
-            SafetyConfig(
-                joint_names=names,
-                torque_limits=tuple(s["torque_limits"]),
-                position_lower=tuple(s["position_lower"]),
-                position_upper=tuple(s["position_upper"]),
-                soft_limit_margin=s["soft_limit_margin"],
-                soft_limit_stiffness=s["soft_limit_stiffness"],
-                soft_limit_damping=s["soft_limit_damping"],
-                command_timeout=s["command_timeout"],
-                max_command_age=s["max_command_age"],
-                watchdog_mode=s["watchdog_mode"],
-                watchdog_damping=s["watchdog_damping"],
+            safety_config_from_settings(
+                s, names, s["torque_limits"], s["position_lower"], s["position_upper"]
             ),
             clock=time.monotonic,
         )

@@ -20,8 +20,9 @@ from __future__ import annotations
 import enum
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -114,6 +115,35 @@ class SafetyOutput:
     def applied_torque(self, velocity: np.ndarray) -> np.ndarray:
         """Torque the firmware's law produces: tau_ff - kd * qd, [N] (kp is always 0 here)."""
         return self.torque - self.damping * np.asarray(velocity, dtype=np.float64)
+
+
+TUNABLE_KEYS = (
+    "soft_limit_margin",
+    "soft_limit_stiffness",
+    "soft_limit_damping",
+    "command_timeout",
+    "max_command_age",
+    "watchdog_mode",
+    "watchdog_damping",
+)
+"""Node parameters that map one to one onto SafetyConfig fields (same names)."""
+
+
+def safety_config_from_settings(
+    settings: Mapping[str, Any],
+    joint_names: Sequence[str],
+    torque_limits: Sequence[float],
+    position_lower: Sequence[float],
+    position_upper: Sequence[float],
+) -> SafetyConfig:
+    """The SafetyConfig of a node: its joints and limits plus the ``TUNABLE_KEYS`` parameters."""
+    return SafetyConfig(
+        joint_names=tuple(joint_names),
+        torque_limits=tuple(torque_limits),
+        position_lower=tuple(position_lower),
+        position_upper=tuple(position_upper),
+        **{key: settings[key] for key in TUNABLE_KEYS},
+    )
 
 
 class SafetyGate:

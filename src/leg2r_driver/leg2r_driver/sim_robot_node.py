@@ -41,7 +41,7 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
     stop_own_executor,
 )
-from leg2r_driver.safety import Mode, SafetyConfig, SafetyGate
+from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
 from mdemorl_core.envs.leg2r import JOINT_NAMES, Leg2RPhysics
 from mdemorl_core.envs.leg2r_task import Leg2RParams
 from mdemorl_msgs.msg import EffortCommand
@@ -80,19 +80,10 @@ class SimRobotNode(Node):
         self.physics = Leg2RPhysics(self.params)
         self.start_q = self.physics.q if s["use_reference_start"] else np.array(s["initial_pose"])
         self.physics.reset(self.start_q, np.zeros(2))
+        p = self.params
         self.gate = SafetyGate(
-            SafetyConfig(
-                joint_names=JOINT_NAMES,
-                torque_limits=self.params.torque_limit,
-                position_lower=self.params.joint_lower,
-                position_upper=self.params.joint_upper,
-                soft_limit_margin=s["soft_limit_margin"],
-                soft_limit_stiffness=s["soft_limit_stiffness"],
-                soft_limit_damping=s["soft_limit_damping"],
-                command_timeout=s["command_timeout"],
-                max_command_age=s["max_command_age"],
-                watchdog_mode=s["watchdog_mode"],
-                watchdog_damping=s["watchdog_damping"],
+            safety_config_from_settings(
+                s, JOINT_NAMES, p.torque_limit, p.joint_lower, p.joint_upper
             ),
             clock=time.monotonic,
         )
