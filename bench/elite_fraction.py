@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             seed=seed,
             budget=budget,
             run_dir=root / f"p{percent:g}-seed{seed}",
-            agent_overrides=agent_overrides(settings, {"elite_fraction": percent / 100.0}),
+            agent_overrides=agent_overrides(
+                settings, args.env, {"elite_fraction": percent / 100.0}
+            ),
             threads=threads,
             device=args.device,
         )

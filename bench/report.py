@@ -44,7 +44,12 @@ H = 15 ≈ 10 s. Hence, for all algorithms alike:
   SB3 SAC gets the same number of updates at the same point (the end of each 1000-step epoch);
 - **MPC batch B ramps 100 → 400** (paper: up to 10 000) and H 5 → 15 over the run, M = 100;
 - **ensemble training capped at 10 epochs per fit** (it is warm-started every epoch);
-- runs go two at a time (one torch thread each).
+- runs go two at a time (one torch thread each);
+- **rewards in model rollouts: the task's known reward** (`agent.task_reward: Leg2R-v0`, the
+  reward the torque controller computes, evaluated on the model's predicted next state) for
+  mdemorl, mbpo and mopac alike; the model's reward head cannot fit Leg2R's narrow reward bump
+  from a few thousand transitions (R² ≈ 0), which left the model-based agents with nothing to
+  gain from their models. `--model-reward model` restores the reward head.
 
 `make bench` (≈ 30 min): the speed benchmarks (≈ 10 min) and the *reduced* sample-efficiency
 study: 8 epochs × 1000 steps, 2 seeds, 3 evaluation episodes (≈ 16 min of two cores).

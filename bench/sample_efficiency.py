@@ -28,6 +28,8 @@ from typing import Any
 from _common import base_parser, emit, results_dir
 from _study import Budget, Job, group_results, plot_curves, run_jobs, summarise
 
+from mdemorl_core.envs.task_rewards import TASK_REWARDS
+
 ALL_ALGOS = ("mdemorl", "mbpo", "mopac", "sac", "sb3_sac")
 # Longest runs first, so that two workers finish at about the same time.
 COST_RANK = {"mdemorl": 0, "mopac": 1, "mbpo": 2, "sac": 3, "sb3_sac": 4}
@@ -46,6 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "samples": 10,
         "model_max_epochs": 2,
         "workers": 1,
+        "model_reward": "auto",
     },
     "reduced": {
         "epochs": 8,
@@ -60,6 +63,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "samples": 100,
         "model_max_epochs": 10,
         "workers": 2,
+        "model_reward": "auto",
     },
     "full": {
         "epochs": 20,
@@ -74,6 +78,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "samples": 100,
         "model_max_epochs": 10,
         "workers": 2,
+        "model_reward": "auto",
     },
 }
 
@@ -94,6 +99,13 @@ def add_study_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=None, help="M, planner samples")
     parser.add_argument("--model-max-epochs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None, help="parallel runs (1 thread each)")
+    parser.add_argument(
+        "--model-reward",
+        choices=("auto", "task", "model"),
+        default=None,
+        help="rewards in model rollouts: the task's known reward of the predicted state (task), "
+        "the model's reward head (model), or task where the env has one (auto, default)",
+    )
     parser.add_argument("--device", default="cpu", help="device of this project's runs")
     parser.add_argument("--run-root", type=Path, default=None, help="where run dirs go (tmp)")
 
@@ -124,16 +136,29 @@ def budget_from(settings: dict[str, Any], env_id: str) -> Budget:
     )
 
 
+def task_reward_setting(model_reward: str, env_id: str) -> str:
+    """``agent.task_reward`` for ``--model-reward`` on ``env_id`` ("" = the model's reward head)."""
+    if model_reward == "model" or (model_reward == "auto" and env_id not in TASK_REWARDS):
+        return ""
+    if env_id not in TASK_REWARDS:
+        raise ValueError(
+            f"--model-reward task: {env_id} has no known reward ({sorted(TASK_REWARDS)})"
+        )
+    return env_id
+
+
 def agent_overrides(
-    settings: dict[str, Any], extra_planner: dict[str, Any] | None = None
+    settings: dict[str, Any], env_id: str, extra_planner: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """AgentConfig overrides for the model-based runs: B and H ramps over the run, M, model cap.
+    """AgentConfig overrides for the model-based runs: B and H ramps over the run, M, model cap,
+    and where model rollouts take their rewards from (the same for mdemorl, mbpo and mopac).
 
     H ramps 5 -> 15 and B from mpc_batch_start to mpc_batch_cap from the first to the last epoch
     (the paper's shape, compressed to the budget; the loop numbers epochs from 1)."""
     planner: dict[str, Any] = {"num_samples": settings["samples"]}
     planner.update(extra_planner or {})
     return {
+        "task_reward": task_reward_setting(settings["model_reward"], env_id),
         "schedule": {
             "b_start": min(settings["mpc_batch_start"], settings["mpc_batch_cap"]),
             "b_end": settings["mpc_batch_cap"],
@@ -203,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = budget_from(settings, args.env)
     root, temporary = run_root(args, "sample-efficiency")
     threads = 1 if args.threads is None else args.threads
-    overrides = agent_overrides(settings)
+    overrides = agent_overrides(settings, args.env)
     jobs = [
         Job(
             group=algo,

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from mdemorl_core.agents.sac import SAC, SACConfig, TanhGaussianActor
+from mdemorl_core.envs.task_rewards import TASK_REWARDS, task_reward_function
 from mdemorl_core.models.ensemble import DynamicsEnsemble, EnsembleConfig
 from mdemorl_core.planning.dmd_mpc import DMDMPCPlanner, PlannerConfig, PlanResult, rollout_policy
 from mdemorl_core.planning.schedules import ScheduleConfig, batch_at, horizon_at
@@ -55,6 +56,10 @@ class AgentConfig:
     ``initial_random_steps``: uniform random actions until that many transitions were observed
     (1000 = the first Pendulum epoch / one Leg2R episode). ``min_model_data``: D_ENV rows needed
     before the model is trained.
+    ``task_reward``: "" (default) -> rewards in model rollouts come from the model's reward head;
+    a task id from ``envs.task_rewards.TASK_REWARDS`` (e.g. "Leg2R-v0") -> they are that task's
+    known reward evaluated on the model's predicted next state, and the adaptive share above uses
+    the R^2 of that reward (computed from the model's mean next state) instead of the head's.
     """
 
     algo: str = "mdemorl"
@@ -70,10 +75,15 @@ class AgentConfig:
     utd_ratio: float = 2.0
     initial_random_steps: int = 1000
     min_model_data: int = 200
+    task_reward: str = ""
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.task_reward and self.task_reward not in TASK_REWARDS:
+            raise ValueError(
+                f"task_reward must be '' or one of {sorted(TASK_REWARDS)}, got {self.task_reward!r}"
+            )
         if not 0.0 <= self.real_ratio <= 1.0:
             raise ValueError(f"real_ratio must be in [0, 1], got {self.real_ratio}")
         if self.utd_ratio < 0.0:
@@ -110,6 +120,7 @@ class Agent:
             self.model: DynamicsEnsemble | None = None
             if config.algo != "sac":
                 self.model = DynamicsEnsemble(obs_dim, act_dim, config.model).to(self.device)
+        self.reward_fn = task_reward_function(config.task_reward) if config.task_reward else None
         self.planner = DMDMPCPlanner(planner_config_for(config.algo, config.planner))
         self.d_env = ReplayBuffer(obs_dim, act_dim, config.env_buffer_capacity)
         self.d_mpc = ReplayBuffer(obs_dim, act_dim, config.mpc_buffer_capacity)
@@ -164,14 +175,23 @@ class Agent:
             )
         return self._plan_tensor(obs_tensor, self.last_horizon if horizon is None else horizon)
 
-    def _plan_tensor(self, start: torch.Tensor, horizon: int) -> PlanResult:
+    def _model_step(
+        self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator, sample_noise: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One TS-1 model step ``N x O``, ``N x A`` -> (next_obs ``N x O``, reward ``N``), the
+        reward from the task's known function when ``task_reward`` is set."""
         assert self.model is not None
-        model = self.model
+        next_obs, reward = self.model.step(obs, act, generator, sample_noise=sample_noise)
+        if self.reward_fn is not None:
+            reward = self.reward_fn(obs, act, next_obs)
+        return next_obs, reward
+
+    def _plan_tensor(self, start: torch.Tensor, horizon: int) -> PlanResult:
         sample_noise = self.planner.config.sample_model_noise
         return self.planner.plan(
             start,
             horizon,
-            lambda o, a, g: model.step(o, a, g, sample_noise=sample_noise),
+            lambda o, a, g: self._model_step(o, a, g, sample_noise),
             self.actor.policy_action,
             self._terminal_value,
             self.torch_generator,
@@ -186,15 +206,21 @@ class Agent:
 
     def _reward_r2(self, new_steps: int) -> float:
         """R^2 of the (elite-mean) model reward on the newest ``new_steps`` real transitions,
-        clipped to [0, 1]; 0 before the model was first fitted or with fewer than 2 rows."""
+        clipped to [0, 1]; 0 before the model was first fitted or with fewer than 2 rows. With a
+        ``task_reward`` the prediction is that reward of the elite-mean predicted next state."""
         if self.model is None or not self.model_fitted or new_steps < 2:
             return 0.0
         data = self.d_env.newest(new_steps)
-        inputs = torch.as_tensor(np.concatenate([data["obs"], data["act"]], 1), device=self.device)
+        obs = torch.as_tensor(data["obs"], device=self.device)
+        act = torch.as_tensor(data["act"], device=self.device)
         reward = torch.as_tensor(data["rew"], device=self.device)
         with torch.no_grad():
-            mean, _ = self.model.predict(inputs)
-        predicted = mean[self.model.elite_indices, :, -1].mean(0)
+            mean, _ = self.model.predict(torch.cat([obs, act], dim=1))
+        elite_mean = mean[self.model.elite_indices].mean(0)
+        if self.reward_fn is None:
+            predicted = elite_mean[:, -1]
+        else:
+            predicted = self.reward_fn(obs, act, obs + elite_mean[:, : self.obs_dim])
         error = (predicted - reward).pow(2).mean()
         # The floor keeps a constant reward finite: a model that predicts it exactly scores 1.
         variance = reward.var(unbiased=False).clamp_min(1e-8)
@@ -230,7 +256,7 @@ class Agent:
             obs, act, rew, next_obs = rollout_policy(
                 start,
                 horizon,
-                lambda o, a, g: model.step(o, a, g, sample_noise=True),
+                lambda o, a, g: self._model_step(o, a, g, sample_noise=True),
                 self.actor.policy_action,
                 self.torch_generator,
             )
