@@ -8,42 +8,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from mdemorl_core.agent import Agent
-from mdemorl_core.config import build_train_config, config_to_dict
-from mdemorl_core.training.checkpoint import save_checkpoint
-from mdemorl_core.training.loop import CHECKPOINT_FORMAT
-from mdemorl_core.training.run_dir import RunPaths, prepare_new_run
+from mdemorl_core.testing import write_small_run
 from stochlite_bringup.ros_test_env import isolated_ros_env
 
 pytestmark = pytest.mark.ros
-
-SMALL_AGENT = {
-    "model": {"ensemble_size": 3, "num_elites": 2, "hidden_size": 32, "max_epochs": 5},
-    "sac": {"hidden_size": 32},
-    "schedule": {"b_start": 10, "b_end": 10},
-    "utd_ratio": 0.05,
-    "initial_random_steps": 0,
-}
-
-
-def _write_run(run_dir: Path) -> None:
-    torch.set_num_threads(1)
-    config = build_train_config({"env_id": "Pendulum-v1", "agent": SMALL_AGENT})
-    agent = Agent(3, 1, config.agent, torch.device("cpu"), seed=1)
-    rng = np.random.default_rng(1)
-    for _ in range(300):
-        obs = rng.uniform(-1, 1, 3).astype(np.float32)
-        act = rng.uniform(-1, 1, 1).astype(np.float32)
-        agent.observe(obs, act, float(-np.sum(obs**2)), obs + 0.1 * act[0], False)
-    agent.update(1)
-    paths = RunPaths(run_dir)
-    prepare_new_run(paths, config)
-    state = {"format": CHECKPOINT_FORMAT, "config": config_to_dict(config), "epoch": 2}
-    save_checkpoint(paths.checkpoint_dir, {**state, "agent": agent.state_dict()})
 
 
 @pytest.fixture
@@ -104,7 +74,7 @@ def test_client_gets_plans_from_planner_node(tmp_path: Path, ros_context: dict[s
         empty = _call(node, client, PlanActions.Request(observation=[0.0, 0.0, 0.0]))
         assert not empty.success and "no checkpoint" in empty.message
 
-        _write_run(run_dir)
+        write_small_run(run_dir, seed=1, epoch=2)
         deadline = time.monotonic() + 30.0
         response = empty
         while not response.success and time.monotonic() < deadline:

@@ -326,6 +326,21 @@ def _write_scalars(
     writer.flush()
 
 
+def save_run_checkpoint(
+    paths: RunPaths, config: TrainConfig, epochs_done: int, agent: TrainableAgent, **extra: Any
+) -> Path:
+    """Atomically write the run's checkpoint: format, config, epoch, agent state, plus ``extra``
+    entries (RNG states, progress rows). What the planner node and ``--resume`` read."""
+    state: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "config": config_to_dict(config),
+        "epoch": epochs_done,
+        "agent": agent.state_dict(),
+        **extra,
+    }
+    return save_checkpoint(paths.checkpoint_dir, state)
+
+
 def _save(
     paths: RunPaths,
     config: TrainConfig,
@@ -335,18 +350,15 @@ def _save(
     eval_env: gym.Env[Any, Any],
     rows: list[dict[str, str]],
 ) -> None:
-    save_checkpoint(
-        paths.checkpoint_dir,
-        {
-            "format": CHECKPOINT_FORMAT,
-            "config": config_to_dict(config),
-            "epoch": epochs_done,
-            "agent": agent.state_dict(),
-            "env_rng": get_rng_state(train_env),
-            "eval_env_rng": get_rng_state(eval_env),
-            "global_rng": global_rng_states(),
-            "progress_rows": list(rows),
-        },
+    save_run_checkpoint(
+        paths,
+        config,
+        epochs_done,
+        agent,
+        env_rng=get_rng_state(train_env),
+        eval_env_rng=get_rng_state(eval_env),
+        global_rng=global_rng_states(),
+        progress_rows=list(rows),
     )
 
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from mdemorl_core.agent import Agent
-from mdemorl_core.config import TrainConfig, config_to_dict
+from mdemorl_core.config import TrainConfig
 from mdemorl_core.policy_io import serialize_actor
-from mdemorl_core.training.checkpoint import load_checkpoint, save_checkpoint
-from mdemorl_core.training.loop import AGENT_METRICS, CHECKPOINT_FORMAT, resolve_device
+from mdemorl_core.training.checkpoint import load_checkpoint
+from mdemorl_core.training.loop import AGENT_METRICS, resolve_device, save_run_checkpoint
 from mdemorl_core.training.progress_log import ProgressLog
 from mdemorl_core.training.run_dir import (
     RunPaths,
@@ -145,14 +144,9 @@ class OnlineTrainer:
 
     def save(self) -> None:
         """Atomic checkpoint in the ``mdemorl train`` format (without environment RNG states)."""
-        state: dict[str, Any] = {
-            "format": CHECKPOINT_FORMAT,
-            "config": config_to_dict(self.config),
-            "epoch": self.epoch,
-            "agent": self.agent.state_dict(),
-            "progress_rows": list(self.rows),
-        }
-        save_checkpoint(self.paths.checkpoint_dir, state)
+        save_run_checkpoint(
+            self.paths, self.config, self.epoch, self.agent, progress_rows=list(self.rows)
+        )
 
     def policy_blob(self) -> bytes:
         """The current actor, serialized for ``mdemorl_msgs/PolicyUpdate`` (version = epoch)."""
