@@ -7,8 +7,9 @@ Runs `mdemorl` with planner.elite_fraction = p / 100 (everything else as in the
 sample-efficiency study's model-based runs, same presets) and reports, per p, the first epoch
 whose seed-mean evaluation return reaches the threshold. The threshold is, in order: --threshold;
 the threshold of `sample_efficiency.json` in the results directory when it was measured on the
-same env with the same epochs and steps per epoch (SB3 SAC's end-of-budget return); otherwise
-90 % of the best final return over all p (stated in the JSON).
+same env with the same steps per epoch and at least as many epochs (SB3 SAC's end-of-budget
+return: a shorter ablation asks how soon each p reaches the level SB3 reaches at the end of the
+full budget); otherwise 90 % of the best final return over all p (stated in the JSON).
 
 The `full` preset runs one seed per p (the 2-hour budget of `make bench-full` cannot hold 3 seeds
 of 6 model-based runs next to the sample-efficiency study); pass --seeds 3 on a bigger machine.
@@ -35,21 +36,23 @@ FALLBACK_FRACTION_OF_BEST = 0.9
 
 def threshold_from_sample_efficiency(
     directory: Any, env_id: str, epochs: int, steps_per_epoch: int
-) -> float | None:
-    """SB3's threshold from a matching sample_efficiency.json (same env and budget), else None."""
+) -> tuple[float, int] | None:
+    """(SB3's threshold, the epochs of its budget) from a matching sample_efficiency.json (same
+    env and steps per epoch, at least ``epochs`` epochs, not a quick run), else None."""
     path = directory / "sample_efficiency.json"
     if not path.exists():
         return None
     document = json.loads(path.read_text())
     budget = document.get("budget", {})
+    budget_epochs = int(budget.get("epochs", 0))
     matches = (
         document.get("env") == env_id
-        and budget.get("epochs") == epochs
+        and budget_epochs >= epochs
         and budget.get("steps_per_epoch") == steps_per_epoch
         and not document.get("quick", False)
     )
     threshold = document.get("threshold")
-    return float(threshold) if matches and threshold is not None else None
+    return (float(threshold), budget_epochs) if matches and threshold is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     threshold = args.threshold
     source = "--threshold"
     if threshold is None:
-        threshold = threshold_from_sample_efficiency(
+        found = threshold_from_sample_efficiency(
             out, budget.env_id, budget.epochs, budget.steps_per_epoch
         )
-        source = "sample_efficiency.json threshold (SB3 SAC end-of-budget return)"
+        if found is not None:
+            threshold = found[0]
+            source = f"sample_efficiency.json threshold (SB3 SAC return after {found[1]} epochs)"
     if threshold is None:
         best_final = max(summarise(runs, None)["final_return_mean"] for runs in grouped.values())
         threshold = FALLBACK_FRACTION_OF_BEST * best_final
