@@ -37,6 +37,8 @@ from _common import (
 )
 from _planning import PlanningStack, build_stack, flops_per_row, layer_shapes, rows_per_elite
 
+from mdemorl_core.planning.dmd_mpc import auto_chunk_size
+
 OBS_DIM_DEFAULT = 14  # Leg2R-v0
 ACT_DIM_DEFAULT = 2
 
@@ -126,7 +128,8 @@ def measure(
         + policy_rows * actor_flops
         + value_rows * (actor_flops + flops_per_row(stack.sac.critic))
     )
-    chunk = min(batch, stack.planner.config.chunk_size)
+    chunk_size = stack.planner.config.chunk_size or auto_chunk_size(stack.device, samples)
+    chunk = min(batch, chunk_size)
     elites = int(stack.model.elite_indices.numel())
     matmul_rows = rows_per_elite(chunk * samples, elites)
     matmul_flops_per_s = matmul_reference(stack, matmul_rows, min(min_seconds, 2.0))
@@ -148,7 +151,7 @@ def measure(
         "B": batch,
         "M": samples,
         "H": horizon,
-        "chunk_size": stack.planner.config.chunk_size,
+        "chunk_size": chunk_size,
         "plan_seconds": plan_seconds,
         "model_rows_per_plan": model_rows,
         "model_steps_per_s": model_rows / plan_seconds,
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizons", default="5,15")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument(
-        "--chunk-size", type=int, default=None, help="planner chunk (default: its own)"
+        "--chunk-size", type=int, default=None, help="planner chunk (default: its own, 0 = auto)"
     )
     parser.add_argument("--loop-states", type=int, default=16)
     parser.add_argument("--min-seconds", type=float, default=3.0, help="timing window per config")

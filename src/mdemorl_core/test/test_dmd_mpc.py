@@ -10,6 +10,7 @@ from mdemorl_core.models.ensemble import DynamicsEnsemble, EnsembleConfig
 from mdemorl_core.planning.dmd_mpc import (
     DMDMPCPlanner,
     PlannerConfig,
+    auto_chunk_size,
     dmd_update,
     elite_weights,
     exp_weights,
@@ -140,6 +141,20 @@ def test_large_batch_is_processed_in_bounded_chunks() -> None:
     assert result.obs.shape == result.next_obs.shape == (10000, 15, obs_dim)
     assert bool(torch.isfinite(result.returns).all()) and bool((result.actions.abs() <= 1).all())
     assert planner.max_rows_per_call == 1000 * 100
+
+
+def test_auto_chunk_size_bounds_rows_per_call() -> None:
+    assert auto_chunk_size(torch.device("cpu"), 100) == 30
+    assert auto_chunk_size(torch.device("cuda"), 100) == 1000
+    assert auto_chunk_size(torch.device("cpu"), 10_000) == 1
+    planner = DMDMPCPlanner(PlannerConfig(num_samples=10))
+    result = planner.plan(
+        torch.ones(1000, 1), 2, _true_dynamics, _bad_policy, _zero_value, torch.Generator()
+    )
+    assert result.actions.shape == (1000, 2, 1)
+    assert planner.max_rows_per_call == 300 * 10
+    with pytest.raises(ValueError, match="chunk_size"):
+        PlannerConfig(chunk_size=-1)
 
 
 def test_single_start_state_and_bad_input() -> None:

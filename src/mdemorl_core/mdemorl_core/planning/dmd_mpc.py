@@ -41,7 +41,8 @@ class PlannerConfig:
     ``noise_std`` σ of ε (in action units of the [-1, 1] box); ``open_loop`` samples around μ̃
     instead of around the policy; ``sample_policy`` makes π(x) a policy sample (MoPAC) instead of
     its mean; ``gamma`` discount of the planning return; ``chunk_size`` start states processed at
-    once (memory ~ chunk_size x M rows); ``sample_model_noise`` adds the member's Gaussian noise to
+    once (memory ~ chunk_size x M rows; 0 = :func:`auto_chunk_size` for the device);
+    ``sample_model_noise`` adds the member's Gaussian noise to
     model states (off: the random elite per step already carries the epistemic uncertainty).
     """
 
@@ -56,7 +57,7 @@ class PlannerConfig:
     open_loop: bool = False
     sample_policy: bool = False
     gamma: float = 0.99
-    chunk_size: int = 1000
+    chunk_size: int = 0
     sample_model_noise: bool = False
 
     def __post_init__(self) -> None:
@@ -66,8 +67,10 @@ class PlannerConfig:
             raise ValueError(
                 f"planner.elite_weighting must be one of {ELITE_WEIGHTINGS}, got {self.elite_weighting!r}"
             )
-        if self.num_samples < 1 or self.iterations < 1 or self.chunk_size < 1:
-            raise ValueError("planner.num_samples, iterations and chunk_size must be >= 1")
+        if self.num_samples < 1 or self.iterations < 1:
+            raise ValueError("planner.num_samples and iterations must be >= 1")
+        if self.chunk_size < 0:
+            raise ValueError(f"planner.chunk_size must be >= 0 (0: auto), got {self.chunk_size}")
         if not 0.0 < self.elite_fraction <= 1.0:
             raise ValueError(f"planner.elite_fraction must be in (0, 1], got {self.elite_fraction}")
         if not 0.0 <= self.dmd_step <= 1.0:
@@ -262,9 +265,12 @@ class DMDMPCPlanner:
             raise ValueError(f"start_obs must be [B>=1, O], got {tuple(start_obs.shape)}")
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
+        chunk_size = self.config.chunk_size or auto_chunk_size(
+            start_obs.device, self.config.num_samples
+        )
         chunks = [
             self._plan_chunk(chunk, horizon, dynamics, policy, value, generator)
-            for chunk in torch.split(start_obs, self.config.chunk_size)
+            for chunk in torch.split(start_obs, chunk_size)
         ]
         if len(chunks) == 1:
             return chunks[0]
@@ -274,6 +280,25 @@ class DMDMPCPlanner:
                 for name in PlanResult.__dataclass_fields__
             )
         )
+
+
+CPU_ROWS_PER_CHUNK = 3000
+GPU_ROWS_PER_CHUNK = 100_000
+
+
+def auto_chunk_size(device: torch.device, num_samples: int) -> int:
+    """Start states per chunk when ``chunk_size`` is 0: about 3000 rows (chunk x M) on a CPU,
+    100 000 on a GPU.
+
+    On a CPU the elementwise work (activations, gathers, clamps) between the matmuls is
+    memory-bound: 3000 rows x 200 hidden units keep each activation (2.4 MB) in cache, while
+    100 000 rows (80 MB) stream through DRAM. Measured on the 2-core development machine,
+    B = 1000, M = 100, H = 15, best of 4 interleaved plans: chunk 1000 -> 25.2 s, 200 -> 14.3 s,
+    50 -> 14.1 s, 25 -> 13.3 s, 10 -> 16.4 s (per-chunk overhead takes over). On a GPU large
+    chunks amortise the kernel launches.
+    """
+    rows = GPU_ROWS_PER_CHUNK if device.type == "cuda" else CPU_ROWS_PER_CHUNK
+    return max(1, rows // num_samples)
 
 
 @torch.no_grad()
