@@ -140,7 +140,7 @@ def test_large_batch_is_processed_in_bounded_chunks() -> None:
     assert result.returns.shape == (10000,) and result.rewards.shape == (10000, 15)
     assert result.obs.shape == result.next_obs.shape == (10000, 15, obs_dim)
     assert bool(torch.isfinite(result.returns).all()) and bool((result.actions.abs() <= 1).all())
-    assert planner.max_rows_per_call == 1000 * 100
+    assert planner.max_rows_per_call == 1000 * (100 + 1)  # M samples + the nominal particle
 
 
 def test_auto_chunk_size_bounds_rows_per_call() -> None:
@@ -152,7 +152,7 @@ def test_auto_chunk_size_bounds_rows_per_call() -> None:
         torch.ones(1000, 1), 2, _true_dynamics, _bad_policy, _zero_value, torch.Generator()
     )
     assert result.actions.shape == (1000, 2, 1)
-    assert planner.max_rows_per_call == 300 * 10
+    assert planner.max_rows_per_call == 300 * (10 + 1)
     with pytest.raises(ValueError, match="chunk_size"):
         PlannerConfig(chunk_size=-1)
 

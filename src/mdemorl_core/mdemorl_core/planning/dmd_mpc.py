@@ -4,7 +4,9 @@ For each start state x0 (``B`` of them, processed ``chunk_size`` at a time, neve
 
 1. shift: the nominal sequence μ̃ is the policy's own rollout in the model (eq. 10);
 2. sample ``M`` sequences, closed loop ``u_h = clip(π(x_h) + ε_h)`` along each sample's own model
-   trajectory (eqs. 11-12), or open loop ``u_h = clip(μ̃_h + ε_h)`` with ``open_loop``;
+   trajectory (eqs. 11-12), or open loop ``u_h = clip(μ̃_h + ε_h)`` with ``open_loop``; closed
+   loop, μ̃ is rolled out as one extra noise-free particle of the first sampling round (it is
+   exactly π's rollout), so steps 1 and 2 share one pass through the model;
 3. roll them ``H`` steps through the model, return ``R = Σ γ^h r_h + γ^H V(x_H)`` (cost ``-R``);
 4. utility weights over the M samples (``elite``: CEM on the ⌈pM⌉ best, ``exp``: MPPI) and
    g = Σ w_i u_i;
@@ -175,52 +177,67 @@ class DMDMPCPlanner:
         horizon: int,
         dynamics: DynamicsFn,
         policy: PolicyFn,
+        value: ValueFn,
         generator: torch.Generator,
-    ) -> torch.Tensor:
-        """Shift model (eq. 10): μ̃_h = π(x̄_h), x̄_{h+1} = f(x̄_h, μ̃_h). Returns ``b x H x A``."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shift model (eq. 10): μ̃_h = π(x̄_h), x̄_{h+1} = f(x̄_h, μ̃_h).
+        Returns (μ̃ ``b x H x A``, its predicted return ``b``) from that one rollout."""
+        gamma = self.config.gamma
         obs = start
+        total = torch.zeros(start.shape[0], device=start.device, dtype=start.dtype)
         actions = []
-        for _ in range(horizon):
+        for h in range(horizon):
             act = policy(obs, generator, not self.config.sample_policy)
             actions.append(act)
-            obs, _ = self._step(dynamics, obs, act, generator)
-        return torch.stack(actions, dim=1)
+            obs, reward = self._step(dynamics, obs, act, generator)
+            total = total + gamma**h * reward
+        total = total + gamma**horizon * value(obs, generator)
+        return torch.stack(actions, dim=1), total
 
     def _sample(
         self,
         start: torch.Tensor,
-        center: torch.Tensor,
-        offset: torch.Tensor,
+        horizon: int,
+        center: torch.Tensor | None,
+        offset: torch.Tensor | None,
         dynamics: DynamicsFn,
         policy: PolicyFn,
         value: ValueFn,
         generator: torch.Generator,
+        nominal_particle: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """M sampled sequences per start state: (actions ``b x M x H x A``, returns ``b x M``).
+        """Sampled sequences per start state: (actions ``b x M' x H x A``, returns ``b x M'``).
 
-        Closed loop: u = π(x) + offset_h + ε (offset is μ - μ̃ on later iterations, 0 first).
+        Open loop: u = μ̃_h + ε around ``center`` (``b x H x A``). Closed loop: u = π(x) +
+        offset_h + ε (``offset`` = μ - μ̃ on later iterations, None = 0). With
+        ``nominal_particle`` (closed loop, no offset) each start state gets one more particle,
+        last, with ε = 0: it is the shift rollout μ̃ itself, so the nominal sequence costs no
+        rollout of its own (M' = M + 1; otherwise M' = M).
         """
         cfg = self.config
-        b, horizon, act_dim = center.shape
-        m = cfg.num_samples
+        b = start.shape[0]
+        m = cfg.num_samples + int(nominal_particle)
         obs = start.unsqueeze(1).expand(b, m, start.shape[1]).reshape(b * m, -1)
         total = torch.zeros(b * m, device=start.device, dtype=start.dtype)
         actions = []
         for h in range(horizon):
-            noise = cfg.noise_std * torch.randn(
-                (b, m, act_dim), generator=generator, device=start.device, dtype=start.dtype
-            )
-            if cfg.open_loop:
-                proposal = center[:, h].unsqueeze(1) + noise
+            if center is not None and cfg.open_loop:
+                base = center[:, h].unsqueeze(1)
             else:
-                base = policy(obs, generator, not cfg.sample_policy).view(b, m, act_dim)
-                proposal = base + offset[:, h].unsqueeze(1) + noise
-            act = proposal.clamp(-1.0, 1.0).reshape(b * m, act_dim)
+                base = policy(obs, generator, not cfg.sample_policy).view(b, m, -1)
+                if offset is not None:
+                    base = base + offset[:, h].unsqueeze(1)
+            noise = cfg.noise_std * torch.randn(
+                (b, m, base.shape[-1]), generator=generator, device=start.device, dtype=start.dtype
+            )
+            if nominal_particle:
+                noise[:, -1] = 0.0
+            act = (base + noise).clamp(-1.0, 1.0).reshape(b * m, -1)
             actions.append(act)
             obs, reward = self._step(dynamics, obs, act, generator)
             total = total + cfg.gamma**h * reward
         total = total + cfg.gamma**horizon * value(obs, generator)
-        return torch.stack(actions, dim=1).view(b, m, horizon, act_dim), total.view(b, m)
+        return torch.stack(actions, dim=1).view(b, m, horizon, -1), total.view(b, m)
 
     def _weights(self, returns: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -237,13 +254,20 @@ class DMDMPCPlanner:
         value: ValueFn,
         generator: torch.Generator,
     ) -> PlanResult:
-        nominal = self._nominal(start, horizon, dynamics, policy, generator)
-        nominal_return = self._open_loop(start, nominal, dynamics, value, generator)[0]
-        mean = nominal
-        for _ in range(self.config.iterations):
+        rollout = (dynamics, policy, value, generator)
+        if self.config.open_loop:
+            nominal, nominal_return = self._nominal(start, horizon, *rollout)
+            actions, returns = self._sample(start, horizon, nominal, None, *rollout)
+        else:
             actions, returns = self._sample(
-                start, mean, mean - nominal, dynamics, policy, value, generator
+                start, horizon, None, None, *rollout, nominal_particle=True
             )
+            nominal, nominal_return = actions[:, -1], returns[:, -1]
+            actions, returns = actions[:, :-1], returns[:, :-1]
+        mean = nominal
+        for iteration in range(self.config.iterations):
+            if iteration > 0:
+                actions, returns = self._sample(start, horizon, mean, mean - nominal, *rollout)
             weights = self._weights(returns)
             target = torch.einsum("bm,bmha->bha", weights, actions)
             mean = dmd_update(mean, target, self.config.dmd_step).clamp(-1.0, 1.0)
