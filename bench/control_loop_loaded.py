@@ -9,7 +9,9 @@ controller's own loop statistics) and plugs a "loaded" scenario into its SCENARI
 epoch: 1000 env steps, then ensemble training, the DMD-MPC inner loop and 10 000 SAC updates,
 using every core torch wants) is started before the controller and killed after the measurement,
 so the measured window lies inside that epoch. `--trainer-nice` runs the trainer at a lower
-priority (what a deployment would do); the default 0 is the worst case.
+priority (what a deployment would do); the default 0 is the worst case. `make bench` runs the
+deployment settings, `--realtime-priority 10 --trainer-nice 10` (SCHED_FIFO loops, their DDS
+threads one below; see src/leg2r_driver/README.md for the measured numbers).
 """
 
 from __future__ import annotations

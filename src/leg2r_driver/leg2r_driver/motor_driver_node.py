@@ -24,9 +24,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool
 
-from leg2r_driver.loop_timing import request_realtime_priority
 from leg2r_driver.mit_protocol import MOTOR_MODELS, MotorRanges
 from leg2r_driver.motor_bus import JointMeasurement, MotorBus, MotorSpec
+from leg2r_driver.realtime import prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
@@ -72,6 +72,7 @@ DEFAULTS: dict[str, object] = {
     "diagnostics_rate": 1.0,
     "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
     "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
+    "middleware_priority": -1,  # SCHED_FIFO of the dds.* threads; -1: realtime_priority - 1
 }
 
 
@@ -151,9 +152,9 @@ class MotorDriverNode(Node):
         return response
 
     def control_loop(self) -> None:
-        self.get_logger().info(
-            "loop thread: " + request_realtime_priority(self.settings["realtime_priority"])
-        )
+        s = self.settings
+        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
+            self.get_logger().info(line)
         self.loop.start()
         while self.running:
             self.loop.wait()

@@ -138,7 +138,9 @@ def run_node(
     ``switch_interval`` (s) lowers Python's GIL switch interval (default 5 ms) for nodes whose
     control thread must not wait behind the executor thread for a whole interval.
     A node with a true ``self_spinning`` attribute runs its own executor (in its loop thread);
-    the main thread then only waits for the stop signal.
+    the main thread then blocks until the stop signal, with no periodic wake-up: each wake-up
+    takes the GIL, and a normal-priority main thread preempted while holding it stalls the
+    real-time loop thread (a signal still interrupts the wait).
     """
     if switch_interval is not None:
         sys.setswitchinterval(switch_interval)
@@ -155,11 +157,10 @@ def run_node(
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     self_spinning = bool(getattr(node, "self_spinning", False))
     try:
+        if self_spinning:
+            stop.wait()
         while rclpy.ok() and not stop.is_set():
-            if self_spinning:
-                stop.wait(0.05)
-            else:
-                executor.spin_once(timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.05)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

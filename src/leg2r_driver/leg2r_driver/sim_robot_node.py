@@ -10,12 +10,19 @@ torque as effort. The watchdog, like the stamps, runs on wall time.
 ``/imu/data``: the leg's base is fixed, so the simulated IMU (frame ``imu_link``) reports identity
 orientation, zero angular velocity and the specific force of a body at rest, +g along z; the
 covariances are those of the real BNO055 (``imu_node`` defaults) so consumers see the same numbers.
+
+Loop timing as in ``torque_controller_node``: ``realtime_priority`` (SCHED_FIFO loop thread),
+``middleware_priority`` (the Fast DDS threads, default one below) and a frozen garbage collector;
+``statistics_file`` writes the loop statistics (with the longest periods) at shutdown, so the
+benchmark can tell a machine-wide stall (both loops at once) from one of the controller's own.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -25,7 +32,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import SetBool, Trigger
 
 from leg2r_driver.imu_node import diagonal_covariance
-from leg2r_driver.loop_timing import request_realtime_priority
+from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
@@ -66,6 +73,8 @@ DEFAULTS: dict[str, object] = {
     "diagnostics_rate": 1.0,
     "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
     "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
+    "middleware_priority": -1,  # SCHED_FIFO of the dds.* threads; -1: realtime_priority - 1
+    "statistics_file": "",  # write the loop statistics as JSON here at shutdown (benchmarks)
 }
 
 
@@ -132,9 +141,9 @@ class SimRobotNode(Node):
         return response
 
     def control_loop(self) -> None:
-        self.get_logger().info(
-            "loop thread: " + request_realtime_priority(self.settings["realtime_priority"])
-        )
+        s = self.settings
+        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
+            self.get_logger().info(line)
         self.loop.start()
         ticks = 0
         while self.running:
@@ -195,6 +204,9 @@ class SimRobotNode(Node):
         self.running = False
         self.thread.join(timeout=1.0)
         stop_own_executor(self)
+        if self.settings["statistics_file"]:
+            record = loop_statistics_record(self.loop)
+            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
 
 
 def _shutdown(node: Node) -> None:

@@ -4,10 +4,19 @@ The loop runs in its own thread on absolute deadlines (:mod:`loop_timing`). With
 ``executor_strategy: inline`` (default) that thread also handles the callbacks while it waits for
 the next deadline; with ``thread`` the executor spins in the main thread. Callbacks only store the
 latest joint state, queue policy updates (a loader thread verifies, deserializes and warms them
-up; the loop swaps them in at a policy step) and collect planner replies. Measured on the 2-core
-CI machine under load (bench/control_loop_bench.py, 10 s, SCHED_FIFO 10): inline 500.0 Hz,
-period p99 2.09 ms, 0 missed; thread 493-498 Hz, p99 2.4-3.2 ms, 7-30 missed. All task logic is :class:`controller_core.Leg2RControllerCore` (observation, reward and
-episode boundaries are the Gymnasium task's own functions).
+up; the loop swaps them in at a policy step) and collect planner replies. All task logic is
+:class:`controller_core.Leg2RControllerCore` (observation, reward and episode boundaries are the
+Gymnasium task's own functions).
+
+Real-time set-up (README "Loop threading"): ``realtime_priority`` puts the loop thread under
+SCHED_FIFO and ``middleware_priority`` (default one below) the process's Fast DDS threads, whose
+locks the loop waits on; the garbage collector is collected and frozen before the first tick.
+Measured with bench/control_loop_loaded.py (SCHED_FIFO 10, trainer nice 10, 60 s with a trainer
+epoch on the shared 2-core machine, load average 5.6-6.6): period p99 2.000 ms in 5 runs, no
+period > 4 ms in 4 of them, 14 in the other (before: max 15.1 ms, 28 periods > 4 ms), when the
+sim robot's loop stalled too: wake-up latency of this machine (non-preemptible kernel, VM).
+The statistics window (``statistics_warmup``, ``statistics_duration``) and the statistics file
+(summary, longest periods with where their time went, GC pauses) serve the benchmarks.
 
 Outputs per tick: ``mdemorl_msgs/EffortCommand`` on ``/effort_command`` (``output:
 effort_command``) or, for a ros2_control robot, ``std_msgs/Float64MultiArray`` on
@@ -22,6 +31,7 @@ no usable plan it falls back to the actor, then to the safe default.
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import threading
@@ -44,7 +54,8 @@ from leg2r_driver.controller_core import (
     TrackingRecord,
     check_policy_dims,
 )
-from leg2r_driver.loop_timing import request_realtime_priority
+from leg2r_driver.loop_timing import MeasurementWindow
+from leg2r_driver.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
@@ -90,8 +101,10 @@ DEFAULTS: dict[str, object] = {
     "planner_service": "/planner_node/plan",
     "diagnostics_rate": 1.0,
     "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
+    "middleware_priority": -1,  # SCHED_FIFO of the dds.* threads; -1: realtime_priority - 1
     "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
     "statistics_warmup": 0.0,  # s; loop statistics restart after this (benchmarks skip start-up)
+    "statistics_duration": 0.0,  # s; >0: the statistics window closes this long after opening
     "statistics_file": "",  # write the loop statistics as JSON here at shutdown (benchmarks)
 }
 
@@ -135,8 +148,12 @@ class TorqueControllerNode(Node):
             "transitions": 0,
         }
         self.last_policy_error = ""
+        self.torch_frozen = False
+        self.statistics_snapshot: dict[str, object] | None = None
         self.sequence = 0
         self.loop = make_control_loop(self, 1.0 / s["control_rate"], s["executor_strategy"])
+        self.gc_monitor = GcPauseMonitor()
+        self.gc_monitor.install()
 
         if s["output"] == "ros2_control":
             topic = f"/{s['ros2_control_controller']}/commands"
@@ -209,6 +226,11 @@ class TorqueControllerNode(Node):
             return actor.act_numpy(obs, deterministic=deterministic)
 
         policy(np.zeros(actor.obs_dim, dtype=np.float32))  # first call allocates; not in a tick
+        if not self.torch_frozen:
+            # torch's import left ~10^5 young objects: a full collection traversing them would
+            # hold the GIL for tens of ms. gc.freeze is O(1) (no traversal, unlike gc.collect).
+            gc.freeze()
+            self.torch_frozen = True
 
         with self.lock:
             self.pending_policy = (policy, int(msg.version))
@@ -216,20 +238,21 @@ class TorqueControllerNode(Node):
         self.get_logger().info(f"policy version {msg.version} ({msg.algorithm}) loaded")
 
     def control_loop(self) -> None:
-        self.get_logger().info(
-            "loop thread: " + request_realtime_priority(self.settings["realtime_priority"])
-        )
+        s = self.settings
+        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
+            self.get_logger().info(line)
         self.loop.start()
-        warmup_end: float | None = None  # counted from the first tick with a joint state
-        warming_up = self.settings["statistics_warmup"] > 0.0
+        window = MeasurementWindow(
+            self.settings["statistics_warmup"], self.settings["statistics_duration"]
+        )
         while self.running:
             self.loop.wait()
-            if warmup_end is None and self.counters["ticks"] > 0:
-                warmup_end = time.monotonic() + self.settings["statistics_warmup"]
-            if warming_up and warmup_end is not None and time.monotonic() >= warmup_end:
-                warming_up = False
+            event = window.advance(time.monotonic(), has_data=self.counters["ticks"] > 0)
+            if event == "open":
                 self.loop.statistics.reset()
                 self.counters = dict.fromkeys(self.counters, 0)
+            elif event == "close":
+                self.statistics_snapshot = self.statistics_record(window_closed=True)
             try:
                 self.tick()
             except ValueError as error:
@@ -360,11 +383,19 @@ class TorqueControllerNode(Node):
         self.policy_queue.put(None)
         self.policy_loader.join(timeout=5.0)
         stop_own_executor(self)
-        summary = self.loop.statistics.summary().as_dict()
-        self.get_logger().info(f"loop statistics: {summary}")
+        record = self.statistics_snapshot or self.statistics_record(window_closed=False)
+        self.get_logger().info(
+            "loop statistics: "
+            + str({k: record[k] for k in ("rate_hz", "period_p99_ms", "period_max_ms", "missed")})
+        )
         if self.settings["statistics_file"]:
-            record = {**summary, "ticks": self.loop.statistics.summary().ticks, **self.counters}
             Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
+
+    def statistics_record(self, window_closed: bool) -> dict[str, object]:
+        """Loop statistics and counters of the window; ``window_closed``: it closed after
+        ``statistics_duration`` (False: the shutdown ended it)."""
+        record = loop_statistics_record(self.loop, self.gc_monitor)
+        return {**record, **self.counters, "window_closed": window_closed}
 
 
 def _shutdown(node: Node) -> None:

@@ -28,3 +28,12 @@ def test_quick_bench_writes_results(tmp_path: Path) -> None:
     for key in ("rate_hz", "period_p50_ms", "period_p99_ms", "period_max_ms", "missed"):
         assert key in idle
     assert idle["rate_hz"] > 0 and idle["transitions"] > 0
+    assert idle["window_closed"], "the controller was stopped before its window closed"
+    longest = idle["longest_periods"]
+    assert 0 < len(longest) <= 10
+    assert [p["period_ms"] for p in longest] == sorted(
+        (p["period_ms"] for p in longest), reverse=True
+    )
+    assert longest[0]["period_ms"] == pytest.approx(idle["period_max_ms"])
+    assert set(longest[0]) >= {"at_s", "work_ms", "sleep_overrun_ms", "sleep_cpu_ms", "late_ms"}
+    assert "counts" in idle["gc"] and "middleware_scheduling" in idle

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from leg2r_driver.loop_timing import DeadlineLoop, PeriodStatistics
+from leg2r_driver.loop_timing import DeadlineLoop, MeasurementWindow, PeriodStatistics
 
 
 class SimulatedTime:
@@ -79,11 +79,100 @@ def test_period_statistics_summary() -> None:
     }
 
 
-def test_statistics_ring_buffer_and_empty_summary() -> None:
-    stats = PeriodStatistics(0.001, capacity=10)
+def test_empty_summary_and_bad_arguments() -> None:
+    stats = PeriodStatistics(0.001)
     assert np.isnan(stats.summary().rate_hz)
-    for i in range(50):
-        stats.record(i * 0.001 + (0.0005 if i == 3 else 0.0))
-    assert stats.summary().period_max_ms == pytest.approx(1.0)  # the early outlier fell out
+    assert np.isnan(stats.percentile_ms(50.0))
     with pytest.raises(ValueError, match="nominal_period"):
         PeriodStatistics(0.0)
+    with pytest.raises(ValueError, match="keep_longest"):
+        PeriodStatistics(0.001, keep_longest=-1)
+    with pytest.raises(ValueError, match="percentile"):
+        stats.percentile_ms(101.0)
+
+
+def test_histogram_percentiles_match_nearest_rank_within_one_bin() -> None:
+    rng = np.random.default_rng(3)
+    periods = np.concatenate([rng.uniform(0.0015, 0.0030, 5000), [0.0091, 0.0123, 0.0456]])
+    rng.shuffle(periods)
+    stats = PeriodStatistics(0.002)
+    for stamp in np.concatenate([[0.0], np.cumsum(periods)]):
+        stats.record(float(stamp))
+    for q in (1.0, 50.0, 90.0, 99.0, 99.9):
+        expected = 1e3 * np.percentile(periods, q, method="inverted_cdf")
+        assert stats.percentile_ms(q) == pytest.approx(expected, abs=1e3 * stats.bin_width)
+    summary = stats.summary()
+    assert summary.period_max_ms == pytest.approx(45.6)  # beyond the histogram, still exact
+    assert summary.missed == int(np.sum(periods > 0.004))
+    assert stats.percentile_ms(100.0) == pytest.approx(45.6)
+
+
+def test_reset_starts_a_new_window() -> None:
+    stats = PeriodStatistics(0.002)
+    for stamp in (0.0, 0.002, 0.010):
+        stats.record(stamp)
+    stats.reset()
+    for stamp in (1.0, 1.002, 1.004):
+        stats.record(stamp)
+    summary = stats.summary()
+    assert summary.ticks == 3 and summary.missed == 0
+    assert summary.period_max_ms == pytest.approx(2.0)
+    assert stats.first_tick == 1.0
+    assert stats.longest()[0].at_s == pytest.approx(0.002)
+
+
+def test_longest_periods_tell_a_slow_tick_from_a_slow_sleep() -> None:
+    t = SimulatedTime()
+    running = [True]  # whether the simulated thread burns CPU while "sleeping"
+    cpu = [0.0]
+
+    def sleep(seconds: float) -> None:
+        t.sleep(seconds)
+        if running[0]:
+            cpu[0] += seconds + t.oversleep
+
+    loop = DeadlineLoop(0.002, busy_wait=0.0, clock=t.clock, sleep=sleep, cpu_clock=lambda: cpu[0])
+    loop.statistics.keep_longest = 2
+    loop.start()
+    for _ in range(10):
+        loop.wait()
+    t.now += 0.005  # a tick whose own work took 5 ms
+    loop.wait()
+    for _ in range(10):
+        loop.wait()
+    t.oversleep, running[0] = 0.002, False  # a sleep that returned 2 ms late, thread not running
+    loop.wait()
+    t.oversleep = 0.0
+    for _ in range(10):
+        loop.wait()
+    slow_tick, slow_sleep = loop.statistics.longest()
+    assert slow_tick.work_ms == pytest.approx(5.0, abs=0.01)
+    assert slow_tick.sleep_overrun_ms == pytest.approx(0.0, abs=0.01)
+    assert slow_sleep.sleep_overrun_ms == pytest.approx(2.0, abs=0.01)
+    assert slow_sleep.sleep_cpu_ms == pytest.approx(0.0)
+    assert slow_sleep.work_ms < 0.01
+    assert slow_tick.period_ms > slow_sleep.period_ms > 2.5
+    assert slow_tick.at_s < slow_sleep.at_s
+
+
+def test_measurement_window_opens_after_warmup_and_closes_after_duration() -> None:
+    window = MeasurementWindow(warmup=2.0, duration=60.0)
+    assert window.advance(0.0, has_data=False) is None  # no data yet: the warm-up waits
+    assert window.advance(1.0, has_data=True) is None  # warm-up runs from here
+    assert window.advance(2.9, has_data=True) is None
+    assert window.advance(3.0, has_data=True) == "open"
+    assert window.advance(62.9, has_data=True) is None
+    assert window.advance(63.0, has_data=True) == "close"
+    assert window.advance(100.0, has_data=True) is None
+    assert window.state == "closed"
+
+
+def test_measurement_window_without_warmup_or_duration() -> None:
+    endless = MeasurementWindow(warmup=0.0, duration=0.0)
+    assert [endless.advance(t, has_data=True) for t in (0.0, 1e6)] == [None, None]
+    assert endless.state == "open"
+    timed = MeasurementWindow(warmup=0.0, duration=5.0)
+    assert timed.advance(1.0, has_data=True) is None  # open from the start: nothing to reset
+    assert timed.advance(6.0, has_data=True) == "close"
+    with pytest.raises(ValueError, match="warmup"):
+        MeasurementWindow(-1.0, 0.0)
