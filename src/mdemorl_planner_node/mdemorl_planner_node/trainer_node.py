@@ -10,13 +10,17 @@ Parameters (see stochlite_bringup/config/trainer.yaml):
   run_dir (string, required), env_id ("Leg2R-v0"), algo ("mdemorl"), epochs (20),
   steps_per_epoch (1000), seed (0), device ("cpu"), config_file ("": YAML of mdemorl train's
   config), overrides (string[]: "key=value" as mdemorl train --set), resume (false),
-  record_bag (true), torch_threads (1: leave the other core to the 500 Hz loop).
+  record_bag (true), torch_threads (1: leave the other core to the 500 Hz loop), niceness (0: the
+  trainer raises its main thread's nice value by this much at start-up, before the training
+  thread and torch's worker threads start, so they inherit it and yield the CPU to the control
+  loops where they run without SCHED_FIFO; launch argument trainer_niceness).
 """
 
 from __future__ import annotations
 
 import collections
 import math
+import os
 import sys
 import threading
 import time
@@ -70,10 +74,15 @@ class TrainerNode(Node):
                 ("resume", False),
                 ("record_bag", True),
                 ("torch_threads", 1),
+                ("niceness", 0),
             )
         }
         if not p["run_dir"]:
             raise ValueError("parameter 'run_dir' is required (where the run is written)")
+        if p["niceness"] < 0:
+            raise ValueError(f"parameter 'niceness' must be >= 0, got {p['niceness']}")
+        if p["niceness"]:
+            self.get_logger().info(f"nice value now {os.nice(p['niceness'])}")
         document: dict[str, Any] = (
             read_yaml_mapping(Path(p["config_file"])) if p["config_file"] else {}
         )

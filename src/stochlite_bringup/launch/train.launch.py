@@ -24,6 +24,7 @@ def generate_launch_description():
     run_dir = LaunchConfiguration("run_dir")
     sim = LaunchConfiguration("sim")
     hardware = LaunchConfiguration("hardware")
+    realtime = {"realtime_priority": LaunchConfiguration("realtime_priority")}
     return LaunchDescription(
         [
             DeclareLaunchArgument(
@@ -54,18 +55,30 @@ def generate_launch_description():
                 default_value=os.path.join(bringup_config, "trainer_leg2r.yaml"),
                 description="mdemorl train config YAML",
             ),
+            DeclareLaunchArgument(
+                "realtime_priority",
+                default_value="10",
+                description="SCHED_FIFO priority of the 500 Hz loops (0: off; without the "
+                "privilege the nodes log the refusal and run normally)",
+            ),
+            DeclareLaunchArgument(
+                "trainer_niceness",
+                default_value="0",
+                description="raise the trainer's nice value by this much (e.g. 10 where the loops "
+                "cannot get SCHED_FIFO: its epochs then yield the CPU to them)",
+            ),
             Node(
                 package="leg2r_driver",
                 executable="sim_robot_node",
                 name="sim_robot_node",
-                parameters=[os.path.join(driver_config, "sim_robot.yaml")],
+                parameters=[os.path.join(driver_config, "sim_robot.yaml"), realtime],
                 condition=IfCondition(sim),
             ),
             Node(
                 package="leg2r_driver",
                 executable="motor_driver_node",
                 name="motor_driver_node",
-                parameters=[os.path.join(driver_config, "motor_driver.yaml")],
+                parameters=[os.path.join(driver_config, "motor_driver.yaml"), realtime],
                 condition=IfCondition(hardware),
             ),
             Node(
@@ -82,6 +95,7 @@ def generate_launch_description():
                 parameters=[
                     os.path.join(driver_config, "torque_controller.yaml"),
                     os.path.join(bringup_config, "training_controller.yaml"),
+                    realtime,
                 ],
             ),
             Node(
@@ -96,6 +110,7 @@ def generate_launch_description():
                         "steps_per_epoch": LaunchConfiguration("steps_per_epoch"),
                         "resume": LaunchConfiguration("resume"),
                         "config_file": LaunchConfiguration("trainer_config"),
+                        "niceness": LaunchConfiguration("trainer_niceness"),
                     }
                 ],
                 on_exit=Shutdown(),
