@@ -6,10 +6,11 @@
 Runs `mdemorl` with planner.elite_fraction = p / 100 (everything else as in the
 sample-efficiency study's model-based runs, same presets) and reports, per p, the first epoch
 whose seed-mean evaluation return reaches the threshold. The threshold is, in order: --threshold;
-the threshold of `sample_efficiency.json` in the results directory when it was measured on the
-same env with the same steps per epoch and at least as many epochs (SB3 SAC's end-of-budget
-return: a shorter ablation asks how soon each p reaches the level SB3 reaches at the end of the
-full budget); otherwise 90 % of the best final return over all p (stated in the JSON).
+the threshold of `sample_efficiency.json` in the results directory, times `--threshold-fraction` (0.9), when
+it was measured on the same env with the same steps per epoch and at least as many epochs
+(SB3 SAC's end-of-budget return; on Leg2R that return, 994 of at most 1000, is the task's ceiling,
+which any p touches only by third-digit noise late on a plateau, while 90 % of it tells when each
+p learned the task); otherwise 90 % of the best final return over all p (stated in the JSON).
 
 The `full` preset runs one seed per p (the 2-hour budget of `make bench-full` cannot hold 3 seeds
 of 6 model-based runs next to the sample-efficiency study); pass --seeds 3 on a bigger machine.
@@ -60,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     add_study_flags(parser)
     parser.add_argument("--percents", default="1,5,10,20,50,100")
     parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument(
+        "--threshold-fraction",
+        type=float,
+        default=0.9,
+        help="fraction of sample_efficiency.json's threshold to use (SB3's end-of-budget return "
+        "on Leg2R sits at the task's ceiling, where 'reaching it' is third-digit noise)",
+    )
     args = parser.parse_args(argv)
     settings = resolve_settings(args)
     if args.seeds is None:
@@ -67,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.percents = "10,100"
     percents = sorted({float(part) for part in args.percents.split(",") if part.strip()})
+    if not 0.0 < args.threshold_fraction <= 1.0:
+        raise ValueError(f"--threshold-fraction must be in (0, 1], got {args.threshold_fraction}")
     if not percents or min(percents) <= 0.0 or max(percents) > 100.0:
         raise ValueError(f"--percents must be in (0, 100], got {args.percents!r}")
     budget = budget_from(settings, args.env)
@@ -102,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             out, budget.env_id, budget.epochs, budget.steps_per_epoch
         )
         if found is not None:
-            threshold = found[0]
-            source = f"sample_efficiency.json threshold (SB3 SAC return after {found[1]} epochs)"
+            threshold = args.threshold_fraction * found[0]
+            source = (
+                f"{args.threshold_fraction:.0%} of sample_efficiency.json's threshold "
+                f"{found[0]:.1f} (SB3 SAC return after {found[1]} epochs)"
+            )
     if threshold is None:
         best_final = max(summarise(runs, None)["final_return_mean"] for runs in grouped.values())
         threshold = FALLBACK_FRACTION_OF_BEST * best_final
