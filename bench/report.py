@@ -54,9 +54,10 @@ H = 15 ≈ 10 s. Hence, for all algorithms alike:
 `make bench` (≈ 30 min): the speed benchmarks (≈ 10 min) and the *reduced* sample-efficiency
 study: 8 epochs × 1000 steps, 2 seeds, 3 evaluation episodes (≈ 16 min of two cores).
 `make bench-full` (≤ 2 h): *full* sample efficiency — 20 epochs × 1000 steps, 3 seeds, 5
-evaluation episodes, 15 runs — then the elite-fraction study with 12 epochs (mdemorl passes
-900 by epoch 8–10 in the 20-epoch study and then plateaus, so 12 epochs still rank every p by
-epochs to threshold) and one seed per p (6 runs). On a bigger machine: `python bench/sample_efficiency.py
+evaluation episodes, 15 runs; measured 86 min while other jobs shared the machine (one
+model-based run 8–17 min, one SAC run 6–7 min) — then the elite-fraction study with 12 epochs
+(mdemorl passes 90 % of the threshold by epoch 8–11 in the 20-epoch study and then plateaus,
+so 12 epochs still rank every p), one seed per p (6 runs; measured 12.7 min). On a bigger machine: `python bench/sample_efficiency.py
 --preset full --utd 10 --mpc-batch-cap 10000 --model-max-epochs 100 --workers 8`
 (and `--device cuda` for this project's runs where a GPU exists).
 """
