@@ -105,6 +105,15 @@ def _machine_line(document: Document) -> str:
     )
 
 
+def _target_lines(document: Document) -> list[str]:
+    """One bullet per entry of the document's ``targets``: description, verdict, detail."""
+    return [
+        f"\n- {target.get('description')}: {_verdict(target.get('met'), document)} "
+        f"({target.get('detail', '')})"
+        for target in document.get("targets", [])
+    ]
+
+
 def _first_epoch_at(curve: list[float], threshold: Any, fraction: float) -> int | None:
     """First epoch (1-based) of ``curve`` at or above ``fraction`` x ``threshold``."""
     if not isinstance(threshold, (int, float)):
@@ -142,11 +151,7 @@ def render_sample_efficiency(document: Document) -> str:
         "threshold, from the same curves (a threshold at the task's ceiling is first touched by "
         "noise on a plateau; 90 % shows when each algorithm learned the task).",
     ]
-    for target in document.get("targets", []):
-        parts.append(
-            f"\n- {target.get('description')}: {_verdict(target.get('met'), document)} "
-            f"({target.get('detail', '')})"
-        )
+    parts.extend(_target_lines(document))
     plot = document.get("plot")
     if plot:
         parts.append(f"\n![learning curves](bench/results/{Path(plot).name})")
@@ -210,11 +215,7 @@ def render_inner_loop(document: Document) -> str:
         "s per plan",
     ]
     parts = [document.get("flop_formula", ""), "", _table(header, rows)]
-    for target in document.get("targets", []):
-        parts.append(
-            f"\n- {target.get('description')}: {_verdict(target.get('met'), document)} "
-            f"({target.get('detail', '')})"
-        )
+    parts.extend(_target_lines(document))
     note = document.get("loop_note")
     if note:
         parts.append(f"\n{note}")

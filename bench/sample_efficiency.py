@@ -34,8 +34,24 @@ ALL_ALGOS = ("mdemorl", "mbpo", "mopac", "sac", "sb3_sac")
 # Longest runs first, so that two workers finish at about the same time.
 COST_RANK = {"mdemorl": 0, "mopac": 1, "mbpo": 2, "sac": 3, "sb3_sac": 4}
 
+_REDUCED: dict[str, Any] = {
+    "epochs": 8,
+    "steps_per_epoch": 1000,
+    "seeds": 2,
+    "eval_episodes": 3,
+    "max_episode_steps": None,
+    "initial_random_steps": 1000,
+    "utd": 1.0,
+    "mpc_batch_start": 100,
+    "mpc_batch_cap": 400,
+    "samples": 100,
+    "model_max_epochs": 10,
+    "workers": 2,
+    "model_reward": "auto",
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
+        **_REDUCED,
         "epochs": 2,
         "steps_per_epoch": 100,
         "seeds": 1,
@@ -48,38 +64,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "samples": 10,
         "model_max_epochs": 2,
         "workers": 1,
-        "model_reward": "auto",
     },
-    "reduced": {
-        "epochs": 8,
-        "steps_per_epoch": 1000,
-        "seeds": 2,
-        "eval_episodes": 3,
-        "max_episode_steps": None,
-        "initial_random_steps": 1000,
-        "utd": 1.0,
-        "mpc_batch_start": 100,
-        "mpc_batch_cap": 400,
-        "samples": 100,
-        "model_max_epochs": 10,
-        "workers": 2,
-        "model_reward": "auto",
-    },
-    "full": {
-        "epochs": 20,
-        "steps_per_epoch": 1000,
-        "seeds": 3,
-        "eval_episodes": 5,
-        "max_episode_steps": None,
-        "initial_random_steps": 1000,
-        "utd": 1.0,
-        "mpc_batch_start": 100,
-        "mpc_batch_cap": 400,
-        "samples": 100,
-        "model_max_epochs": 10,
-        "workers": 2,
-        "model_reward": "auto",
-    },
+    "reduced": _REDUCED,
+    "full": {**_REDUCED, "epochs": 20, "seeds": 3, "eval_episodes": 5},
 }
 
 

@@ -13,19 +13,10 @@ from mdemorl_core.agents.sac import SACConfig
 from mdemorl_core.models.ensemble import EnsembleConfig
 from mdemorl_core.planning.dmd_mpc import PlannerConfig
 from mdemorl_core.planning.schedules import ScheduleConfig
+from mdemorl_core.training.progress_log import AGENT_METRICS
 
 torch.set_num_threads(1)
 OBS_DIM, ACT_DIM = 3, 1
-REQUIRED = (
-    "model_loss",
-    "critic_loss",
-    "actor_loss",
-    "alpha",
-    "horizon",
-    "mpc_batch",
-    "d_env",
-    "d_mpc",
-)
 
 
 def _config(algo: str) -> AgentConfig:
@@ -63,7 +54,7 @@ def test_update_runs_every_algorithm(algo: str) -> None:
     _collect(agent, 100, seed=1)
     calls: list[tuple[int, int]] = []
     metrics = agent.update(epoch=1, progress=lambda done, total: calls.append((done, total)))
-    assert all(name in metrics for name in REQUIRED)
+    assert all(name in metrics for name in AGENT_METRICS)
     assert metrics["d_env"] == 100 and metrics["sac_steps"] == 10
     assert calls == [(i, 10) for i in range(1, 11)]
     assert math.isfinite(metrics["critic_loss"]) and math.isfinite(metrics["alpha"])

@@ -23,6 +23,8 @@ from mdemorl_core.envs.leg2r_task import OBSERVATION_LAYOUT, Leg2RParams
 RewardFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 _LEG2R = {name: index for index, name in enumerate(OBSERVATION_LAYOUT)}
+# Built once: the reward runs at every model step of every planner rollout.
+_LEG2R_PARAMS = Leg2RParams()
 
 
 def leg2r_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
@@ -35,7 +37,7 @@ def leg2r_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -
     every task reward). Shapes: ``N x 14`` -> ``N``.
     """
     del obs, act
-    params = Leg2RParams()
+    params = _LEG2R_PARAMS
     x = next_obs
 
     def unit(cos_name: str, sin_name: str) -> tuple[torch.Tensor, torch.Tensor]:

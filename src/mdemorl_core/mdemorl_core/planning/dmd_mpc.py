@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from mdemorl_core.types import DynamicsFn, PolicyFn, ValueFn
 
@@ -180,19 +181,12 @@ class DMDMPCPlanner:
         value: ValueFn,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Shift model (eq. 10): μ̃_h = π(x̄_h), x̄_{h+1} = f(x̄_h, μ̃_h).
-        Returns (μ̃ ``b x H x A``, its predicted return ``b``) from that one rollout."""
-        gamma = self.config.gamma
-        obs = start
-        total = torch.zeros(start.shape[0], device=start.device, dtype=start.dtype)
-        actions = []
-        for h in range(horizon):
-            act = policy(obs, generator, not self.config.sample_policy)
-            actions.append(act)
-            obs, reward = self._step(dynamics, obs, act, generator)
-            total = total + gamma**h * reward
-        total = total + gamma**horizon * value(obs, generator)
-        return torch.stack(actions, dim=1), total
+        """Shift model (eq. 10): μ̃_h = π(x̄_h), x̄_{h+1} = f(x̄_h, μ̃_h), i.e. the noise-free
+        particle of :meth:`_sample` alone. Returns (μ̃ ``b x H x A``, its predicted return ``b``)."""
+        actions, returns = self._sample(
+            start, horizon, None, None, dynamics, policy, value, generator, 0, True
+        )
+        return actions[:, 0], returns[:, 0]
 
     def _sample(
         self,
@@ -204,19 +198,21 @@ class DMDMPCPlanner:
         policy: PolicyFn,
         value: ValueFn,
         generator: torch.Generator,
+        num_samples: int | None = None,
         nominal_particle: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampled sequences per start state: (actions ``b x M' x H x A``, returns ``b x M'``).
 
         Open loop: u = μ̃_h + ε around ``center`` (``b x H x A``). Closed loop: u = π(x) +
-        offset_h + ε (``offset`` = μ - μ̃ on later iterations, None = 0). With
-        ``nominal_particle`` (closed loop, no offset) each start state gets one more particle,
-        last, with ε = 0: it is the shift rollout μ̃ itself, so the nominal sequence costs no
-        rollout of its own (M' = M + 1; otherwise M' = M).
+        offset_h + ε (``offset`` = μ - μ̃ on later iterations, None = 0). ``num_samples`` noisy
+        particles (None: the configured M). With ``nominal_particle`` (closed loop, no offset)
+        each start state gets one more particle, last, with ε = 0: it is the shift rollout μ̃
+        itself, so the nominal sequence costs no rollout of its own (M' = M + 1; otherwise M).
         """
         cfg = self.config
         b = start.shape[0]
-        m = cfg.num_samples + int(nominal_particle)
+        noisy = cfg.num_samples if num_samples is None else num_samples
+        m = noisy + int(nominal_particle)
         obs = start.unsqueeze(1).expand(b, m, start.shape[1]).reshape(b * m, -1)
         total = torch.zeros(b * m, device=start.device, dtype=start.dtype)
         actions = []
@@ -228,10 +224,13 @@ class DMDMPCPlanner:
                 if offset is not None:
                     base = base + offset[:, h].unsqueeze(1)
             noise = cfg.noise_std * torch.randn(
-                (b, m, base.shape[-1]), generator=generator, device=start.device, dtype=start.dtype
+                (b, noisy, base.shape[-1]),
+                generator=generator,
+                device=start.device,
+                dtype=start.dtype,
             )
             if nominal_particle:
-                noise[:, -1] = 0.0
+                noise = F.pad(noise, (0, 0, 0, 1))
             act = (base + noise).clamp(-1.0, 1.0).reshape(b * m, -1)
             actions.append(act)
             obs, reward = self._step(dynamics, obs, act, generator)

@@ -29,7 +29,7 @@ from mdemorl_core.config import ConfigError, TrainConfig, config_to_dict
 from mdemorl_core.envs_util import get_rng_state, make_env, set_rng_state, space_dims
 from mdemorl_core.training.checkpoint import load_checkpoint, save_checkpoint
 from mdemorl_core.training.evaluation import EvalResult, evaluate
-from mdemorl_core.training.progress_log import COLUMNS, ProgressLog
+from mdemorl_core.training.progress_log import AGENT_METRICS, COLUMNS, ProgressLog
 from mdemorl_core.training.rng_state import (
     global_rng_states,
     restore_global_rng_states,
@@ -46,16 +46,6 @@ from mdemorl_core.training.run_dir import (
 )
 
 CHECKPOINT_FORMAT = 1
-AGENT_METRICS = (
-    "model_loss",
-    "critic_loss",
-    "actor_loss",
-    "alpha",
-    "horizon",
-    "mpc_batch",
-    "d_env",
-    "d_mpc",
-)
 
 
 class TrainableAgent(Protocol):

@@ -20,8 +20,8 @@ from mdemorl_core.agent import Agent
 from mdemorl_core.config import TrainConfig
 from mdemorl_core.policy_io import serialize_actor
 from mdemorl_core.training.checkpoint import load_checkpoint
-from mdemorl_core.training.loop import AGENT_METRICS, resolve_device, save_run_checkpoint
-from mdemorl_core.training.progress_log import ProgressLog
+from mdemorl_core.training.loop import resolve_device, save_run_checkpoint
+from mdemorl_core.training.progress_log import AGENT_METRICS, ProgressLog
 from mdemorl_core.training.run_dir import (
     RunPaths,
     check_resumable,

@@ -13,13 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-COLUMNS = (
-    "epoch",
-    "env_steps",
-    "eval_return",
-    "eval_return_std",
-    "train_return",
-    "train_episodes",
+AGENT_METRICS = (
     "model_loss",
     "critic_loss",
     "actor_loss",
@@ -28,6 +22,16 @@ COLUMNS = (
     "mpc_batch",
     "d_env",
     "d_mpc",
+)
+"""What every agent's ``update`` reports and progress.csv logs (NaN where not applicable)."""
+COLUMNS = (
+    "epoch",
+    "env_steps",
+    "eval_return",
+    "eval_return_std",
+    "train_return",
+    "train_episodes",
+    *AGENT_METRICS,
     "epoch_seconds",
 )
 WALL_TIME_COLUMNS = ("epoch_seconds",)
