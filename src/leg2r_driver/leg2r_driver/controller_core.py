@@ -12,8 +12,19 @@ in simulation, using the same ``leg2r_task`` functions:
   step as ``action_to_torque(action)``, exactly like the task holds it.
 
 Safe defaults before any policy arrives: ``zero`` (zero torque), ``random`` (uniform actions,
-seeded: warm-up exploration data) or ``hold`` (joint PD to ``hold_pose``, recomputed every tick).
-``hold`` is not a held action, so its steps produce no transitions; the others do.
+seeded: warm-up exploration data) or ``hold`` (the safe hold, recomputed every tick: joint PD to
+``hold_pose`` with ``hold_mode: pd``, zero torque with ``hold_mode: zero``). ``hold`` is not a
+held action, so its steps produce no transitions; the others do.
+
+Protocols (``ControllerConfig.protocol``), fed by :meth:`Leg2RControllerCore.request`:
+
+- ``async``: each request hot-swaps the policy at the next policy step and the controller acts
+  continuously (the default action until the first request). Deployment uses this.
+- ``episodic``: the controller holds (``waiting``) until a request arrives; at the next policy
+  step it starts a new episode (step 0) and acts ``acting_steps`` policy steps with that version,
+  the last transition marked truncated; then it holds (``holding``, no transitions, episode time
+  frozen) until the next request. A request arriving while acting waits for the phase to end
+  (the newest one wins), so every phase's data comes from one policy version.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from mdemorl_core.envs.leg2r_task import (
 )
 
 DEFAULT_ACTIONS = ("zero", "random", "hold")
+PROTOCOLS = ("episodic", "async")
+HOLD_MODES = ("pd", "zero")
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 """obs [OBSERVATION_DIM] float32 -> action [ACTION_DIM] in [-1, 1]."""
@@ -50,22 +63,43 @@ class ControllerConfig:
     hold_kp: tuple[float, float] = (8.0, 6.0)  # N*m/rad
     hold_kd: tuple[float, float] = (0.3, 0.2)  # N*m*s/rad
     seed: int = 0
+    protocol: str = "async"  # see the module docstring
+    hold_mode: str = "pd"  # the safe hold: PD to hold_pose, or zero torque
 
     def __post_init__(self) -> None:
         if self.default_action not in DEFAULT_ACTIONS:
             raise ValueError(
                 f"default_action must be one of {DEFAULT_ACTIONS}, got {self.default_action!r}"
             )
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.hold_mode not in HOLD_MODES:
+            raise ValueError(f"hold_mode must be one of {HOLD_MODES}, got {self.hold_mode!r}")
         if len(self.hold_pose) not in (0, 2):
             raise ValueError(f"hold_pose must be empty or have 2 entries, got {self.hold_pose}")
 
 
 @dataclass(frozen=True)
+class ActingRequest:
+    """A policy to act with: ``policy`` (None: uniform random actions, or the default action
+    before any request), its ``version``, the policy steps of the episodic acting phase
+    (``acting_steps``; 0: act until the next request) and ``explore_uniform`` (act uniformly at
+    random in [-1, 1], tagging the data with ``version``)."""
+
+    policy: PolicyFn | None
+    version: int
+    acting_steps: int = 0
+    explore_uniform: bool = False
+
+
+@dataclass(frozen=True)
 class TransitionRecord:
-    """One policy step: observation/next_observation [OBSERVATION_DIM], action [ACTION_DIM]."""
+    """One policy step: observation/next_observation [OBSERVATION_DIM], action [ACTION_DIM];
+    ``policy_version``: the version of the request that chose the action."""
 
     episode: int
     step: int
+    policy_version: int
     observation: np.ndarray
     action: np.ndarray
     next_observation: np.ndarray
@@ -133,20 +167,39 @@ class Leg2RControllerCore:
             self.hold_pose = inverse_kinematics(reference(0.0, params)[0], params)
         self.policy: PolicyFn | None = None
         self.policy_version = -1
+        self.explore_uniform = False
         self.plans = PlanBuffer()
         self.use_planner = False
         self._rng = np.random.default_rng(self.config.seed)
         self.ticks = 0
         self.episode = 0
         self.step = 0  # index of the policy step in progress within the episode
-        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # (obs, action) of that step
+        self.episodic = self.config.protocol == "episodic"
+        self.phase = "waiting" if self.episodic else "acting"
+        self.phase_steps = 0  # policy steps done in the current acting phase
+        self.acting_steps = 0  # steps the current phase asks for (0: until the next request)
+        self._request: ActingRequest | None = None
+        # (obs, action, version) of the step in progress; None when it records no transition.
+        self._pending: tuple[np.ndarray, np.ndarray, int] | None = None
         self._torque = np.zeros(ACTION_DIM)
-        self._source = self.config.default_action
+        self._source = "hold" if self.episodic else self.config.default_action
 
     def set_policy(self, policy: PolicyFn, version: int) -> None:
-        """Swap the actor; takes effect at the next policy step."""
-        self.policy = policy
-        self.policy_version = version
+        """Swap the actor (a request acting until the next one); effective at a policy step."""
+        self.request(ActingRequest(policy, version))
+
+    def request(self, request: ActingRequest) -> None:
+        """Queue an acting request; it starts at the next policy step it may (module docstring)."""
+        self._request = request
+
+    @property
+    def request_waiting(self) -> bool:
+        return self._request is not None
+
+    @property
+    def reported_phase(self) -> str:
+        """The phase the robot is in or about to enter: "acting" once a request is queued."""
+        return "acting" if self._request is not None else self.phase
 
     @property
     def episode_time(self) -> float:
@@ -171,36 +224,62 @@ class Leg2RControllerCore:
     ) -> tuple[TransitionRecord | None, np.ndarray]:
         params = self.params
         transition = None
-        if self.ticks > 0:
+        # Episodic holds freeze the episode clock: the next phase starts a fresh episode anyway.
+        if self.ticks > 0 and (self.phase == "acting" or not self.episodic):
             self.step += 1
             if self._pending is not None:
-                obs, held_action = self._pending
+                obs, held_action, version = self._pending
+                self.phase_steps += 1
+                phase_done = self.episodic and 0 < self.acting_steps <= self.phase_steps
                 next_obs = build_observation(q, qd, self.step * params.policy_dt, params)
                 reward = step_reward(q, qd, self.step * params.policy_dt, params)
                 transition = TransitionRecord(
                     episode=self.episode,
                     step=self.step - 1,
+                    policy_version=version,
                     observation=obs,
                     action=held_action,
                     next_observation=next_obs,
                     reward=reward,
                     terminated=False,
-                    truncated=self.step >= params.episode_steps,
+                    truncated=self.step >= params.episode_steps or phase_done,
                 )
+                if phase_done:
+                    self.phase = "holding"
             if self.step >= params.episode_steps:
                 self.episode += 1
                 self.step = 0
+        if self._request is not None and (self.phase != "acting" or not self.episodic):
+            self._start(self._request)
         observation = build_observation(q, qd, self.step * params.policy_dt, params)
         action, self._source = self._choose_action(observation)
         if action is None:
             self._pending = None
             self._torque = np.zeros(ACTION_DIM)
         else:
-            self._pending = (observation, action.astype(np.float32))
+            version = max(self.policy_version, 0)
+            self._pending = (observation, action.astype(np.float32), version)
             self._torque = action_to_torque(action, params)
-        return transition, observation
+        return transition, (observation if self.phase == "acting" else None)
+
+    def _start(self, request: ActingRequest) -> None:
+        self._request = None
+        self.policy = request.policy
+        self.policy_version = request.version
+        self.explore_uniform = request.explore_uniform
+        if self.episodic:
+            if self.step > 0:
+                self.episode += 1
+                self.step = 0
+            self.phase = "acting"
+            self.phase_steps = 0
+            self.acting_steps = request.acting_steps
 
     def _choose_action(self, observation: np.ndarray) -> tuple[np.ndarray | None, str]:
+        if self.phase != "acting":
+            return None, "hold"
+        if self.explore_uniform:
+            return self._rng.uniform(-1.0, 1.0, size=ACTION_DIM), "random"
         if self.use_planner:
             planned = self.plans.action(self.episode, self.step)
             if planned is not None:
@@ -219,6 +298,8 @@ class Leg2RControllerCore:
 
     def _hold_torque(self, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
         cfg = self.config
+        if cfg.hold_mode == "zero":
+            return np.zeros(ACTION_DIM)
         torque = np.asarray(cfg.hold_kp) * (self.hold_pose - q) - np.asarray(cfg.hold_kd) * qd
         limit = np.asarray(self.params.torque_limit)
         return np.clip(torque, -limit, limit)

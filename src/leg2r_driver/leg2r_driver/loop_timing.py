@@ -103,6 +103,12 @@ class PeriodStatistics:
         self.total_missed = 0
         self._longest: list[LongPeriod] = []
         self._longest_floor = 0.0
+        self._gap_pending = False
+        self._gap_total = 0.0
+
+    def mark_gap(self) -> None:
+        """The time until the next tick is a deliberate pause (:meth:`DeadlineLoop.pause`)."""
+        self._gap_pending = True
 
     def record(
         self,
@@ -114,7 +120,11 @@ class PeriodStatistics:
     ) -> None:
         """Note that a tick happened at ``timestamp`` (seconds, monotonic); the optional
         durations (seconds) describe the period that ends here (see :class:`LongPeriod`)."""
-        if self._last is not None and self._first is not None:
+        if self._gap_pending and self._last is not None:
+            # The loop was paused on purpose: the gap is neither a period nor elapsed loop time.
+            self._gap_pending = False
+            self._gap_total += timestamp - self._last
+        elif self._last is not None and self._first is not None:
             period = timestamp - self._last
             index = min(int(period / self.bin_width), len(self._counts) - 1)
             self._counts[index] += 1
@@ -170,6 +180,8 @@ class PeriodStatistics:
         self.total_missed = 0
         self._longest = []
         self._longest_floor = 0.0
+        self._gap_pending = False
+        self._gap_total = 0.0
 
     def percentile_ms(self, q: float) -> float:
         """The ``q``-th percentile (0..100) of the window's periods, milliseconds."""
@@ -186,7 +198,7 @@ class PeriodStatistics:
         if self._periods == 0 or self._first is None or self._last is None:
             nan = float("nan")
             return PeriodSummary(self._total_ticks, nan, nan, nan, nan, 0)
-        elapsed = self._last - self._first
+        elapsed = self._last - self._first - self._gap_total
         rate = (self._total_ticks - 1) / elapsed if elapsed > 0 else float("nan")
         return PeriodSummary(
             ticks=self._total_ticks,
@@ -300,6 +312,14 @@ class DeadlineLoop:
         self.statistics.record(now, work, overrun, sleep_cpu, late)
         self._returned = self._clock()
         return now
+
+    def pause(self, seconds: float) -> None:
+        """Idle ``seconds`` with the loop's sleep (an ``inline`` node keeps spinning), then start
+        a new schedule at the next :meth:`wait`; the pause is left out of the statistics."""
+        self._sleep(seconds)
+        self.statistics.mark_gap()
+        self._deadline = None
+        self._returned = None
 
 
 def request_realtime_priority(priority: int) -> str:

@@ -7,6 +7,8 @@ QoS choices (on purpose, see README.md):
   subscriber of these topics (tests and tools included) must ask for best effort too.
 - ``TRANSITION_QOS``: reliable, deep history: no transition may be lost.
 - ``POLICY_QOS``: reliable + transient local, depth 1: a late controller gets the latest weights.
+- ``PHASE_QOS`` (``/mdemorl/controller_phase``): as ``POLICY_QOS``, a late joiner (the sim
+  robot, the trainer) learns the controller's current phase at once.
 - ``MONITOR_QOS``: reliable, for ``/mdemorl/tracking`` and ``/diagnostics`` (rqt_plot/monitor).
 """
 
@@ -47,6 +49,7 @@ POLICY_QOS = QoSProfile(
 MONITOR_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
 )
+PHASE_QOS = POLICY_QOS
 
 JOINT_STATES_TOPIC = "/joint_states"
 IMU_TOPIC = "/imu/data"
@@ -54,6 +57,7 @@ EFFORT_COMMAND_TOPIC = "/effort_command"
 POLICY_TOPIC = "/mdemorl/policy"
 TRANSITION_TOPIC = "/mdemorl/transition"
 TRACKING_TOPIC = "/mdemorl/tracking"
+CONTROLLER_PHASE_TOPIC = "/mdemorl/controller_phase"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
 CONTROL_SWITCH_INTERVAL = 0.0002  # s, GIL switch interval for the nodes with a 500 Hz thread

@@ -11,6 +11,14 @@ torque as effort. The watchdog, like the stamps, runs on wall time.
 orientation, zero angular velocity and the specific force of a body at rest, +g along z; the
 covariances are those of the real BNO055 (``imu_node`` defaults) so consumers see the same numbers.
 
+Pausing while the controller holds (``pause_after_hold`` >= 0): ``/mdemorl/controller_phase``
+says when the torque controller holds its safe pose (episodic protocol, between acting phases);
+after ``pause_after_hold`` seconds of hold (the PD brings the leg to the pose) the physics stops,
+``/joint_states`` repeats the frozen state at ``paused_state_rate`` and the loop idles, leaving
+the CPU to the trainer's update; the first non-holding phase resumes the 500 Hz physics.
+A real leg cannot pause, so the driver has no such option; in simulation the pause is the
+settled hold, without its cost.
+
 Loop timing as in ``torque_controller_node``: ``realtime_priority`` (SCHED_FIFO loop thread),
 ``middleware_priority`` (the Fast DDS threads, default one below) and a frozen garbage collector;
 ``statistics_file`` writes the loop statistics (with the longest periods) at shutdown, so the
@@ -35,11 +43,13 @@ from leg2r_driver.imu_node import diagonal_covariance
 from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
+    CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
     MONITOR_QOS,
+    PHASE_QOS,
     STATE_QOS,
     declare,
     diagnostic_status,
@@ -51,7 +61,7 @@ from leg2r_driver.ros_common import (
 from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
 from mdemorl_core.envs.leg2r import JOINT_NAMES, Leg2RPhysics
 from mdemorl_core.envs.leg2r_task import Leg2RParams
-from mdemorl_msgs.msg import EffortCommand
+from mdemorl_msgs.msg import ControllerPhase, EffortCommand
 
 DEFAULTS: dict[str, object] = {
     "control_rate": 500.0,
@@ -74,6 +84,8 @@ DEFAULTS: dict[str, object] = {
     "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
     "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
     "middleware_priority": -1,  # SCHED_FIFO of the dds.* threads; -1: realtime_priority - 1
+    "pause_after_hold": -1.0,  # s of controller hold before the physics pauses; < 0: never
+    "paused_state_rate": 2.0,  # Hz of /joint_states while paused (the controller idles)
     "statistics_file": "",  # write the loop statistics as JSON here at shutdown (benchmarks)
 }
 
@@ -110,6 +122,12 @@ class SimRobotNode(Node):
         self.imu_pub = self.create_publisher(Imu, IMU_TOPIC, STATE_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
         self.create_subscription(EffortCommand, EFFORT_COMMAND_TOPIC, self.on_command, STATE_QOS)
+        self.hold_since: float | None = None  # monotonic time the controller's hold began
+        self.paused_seconds = 0.0
+        if s["pause_after_hold"] >= 0.0:
+            self.create_subscription(
+                ControllerPhase, CONTROLLER_PHASE_TOPIC, self.on_phase, PHASE_QOS
+            )
         self.create_service(SetBool, "~/estop", self.on_estop)
         self.create_service(Trigger, "~/reset", self.on_reset)
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
@@ -124,6 +142,16 @@ class SimRobotNode(Node):
         age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp)
         with self.lock:
             self.gate.submit(list(msg.name), list(msg.effort), stamp_age=age)
+
+    def on_phase(self, msg: ControllerPhase) -> None:
+        if msg.phase == "acting":
+            self.hold_since = None
+        elif self.hold_since is None:
+            self.hold_since = time.monotonic()
+
+    def paused(self) -> bool:
+        since = self.hold_since
+        return since is not None and time.monotonic() - since >= self.settings["pause_after_hold"]
 
     def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         with self.lock:
@@ -147,6 +175,12 @@ class SimRobotNode(Node):
         self.loop.start()
         ticks = 0
         while self.running:
+            if self.paused():
+                self.publish_state(self.get_clock().now().to_msg())
+                period = 1.0 / self.settings["paused_state_rate"]
+                self.loop.pause(period)
+                self.paused_seconds += period
+                continue
             self.loop.wait()
             with self.lock:
                 q, qd = self.physics.q, self.physics.qd
@@ -155,13 +189,26 @@ class SimRobotNode(Node):
                 q, qd, torque = self.physics.q, self.physics.qd, self.physics.applied_torque
             self.mode = output.mode
             stamp = self.get_clock().now().to_msg()
-            state = JointState(name=list(JOINT_NAMES))
-            state.header.stamp = stamp
-            state.position, state.velocity, state.effort = q.tolist(), qd.tolist(), torque.tolist()
-            self.joint_pub.publish(state)
+            self.publish_state(stamp, q, qd, torque)
             if self.settings["publish_imu"] and ticks % self.imu_every == 0:
                 self.publish_imu(stamp)
             ticks += 1
+
+    def publish_state(
+        self,
+        stamp: Time,
+        q: np.ndarray | None = None,
+        qd: np.ndarray | None = None,
+        torque: np.ndarray | None = None,
+    ) -> None:
+        """``/joint_states`` of the given state, or of the physics' current (frozen) one."""
+        if q is None or qd is None or torque is None:
+            with self.lock:
+                q, qd, torque = self.physics.q, self.physics.qd, self.physics.applied_torque
+        state = JointState(name=list(JOINT_NAMES))
+        state.header.stamp = stamp
+        state.position, state.velocity, state.effort = q.tolist(), qd.tolist(), torque.tolist()
+        self.joint_pub.publish(state)
 
     def publish_imu(self, stamp: Time) -> None:
         msg = Imu()
@@ -186,8 +233,14 @@ class SimRobotNode(Node):
             "sim_robot_node: safety",
             "leg2r_sim",
             level,
-            f"mode {self.mode.value}",
-            {"mode": self.mode.value, "estop": estop, **counts},
+            f"mode {self.mode.value}" + (", paused (controller holds)" if self.paused() else ""),
+            {
+                "mode": self.mode.value,
+                "estop": estop,
+                "paused": self.paused(),
+                "paused_seconds": self.paused_seconds,
+                **counts,
+            },
         )
         loop = diagnostic_status(
             "sim_robot_node: control loop",

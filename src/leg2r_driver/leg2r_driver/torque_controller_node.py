@@ -24,6 +24,14 @@ effort_command``) or, for a ros2_control robot, ``std_msgs/Float64MultiArray`` o
 JointGroupEffortController; joint order = ``joint_names``). Per policy step: a Transition on
 ``/mdemorl/transition``. Every ``tracking_every`` ticks: a TrackingState on ``/mdemorl/tracking``.
 
+``protocol`` (:mod:`controller_core`): ``async`` acts continuously with the latest policy;
+``episodic`` holds the safe pose (``hold_mode``: ``pd`` to ``hold_pose`` or ``zero`` torque)
+until a PolicyUpdate arrives, acts its ``acting_steps`` policy steps in a new episode, then
+holds again, publishing no transitions while it holds; so with no trainer (absent or killed) the
+leg is held. ``/mdemorl/controller_phase`` (ControllerPhase) reports the phase on every change
+and at the diagnostics rate. While it holds and no fresh joint state arrives (the sim robot pauses
+its physics during a hold) the loop idles in ``idle_period`` steps instead of ticking at 500 Hz.
+
 ``mode: mpc`` asks ``planner_service`` (``mdemorl_msgs/srv/PlanActions``) asynchronously at each
 policy step when no request is in flight, and uses the plan's rows for the following steps; with
 no usable plan it falls back to the actor, then to the safe default.
@@ -48,6 +56,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from leg2r_driver.controller_core import (
+    ActingRequest,
     ControllerConfig,
     Leg2RControllerCore,
     TickOutput,
@@ -58,10 +67,12 @@ from leg2r_driver.loop_timing import MeasurementWindow
 from leg2r_driver.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
+    CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
     JOINT_STATES_TOPIC,
     MONITOR_QOS,
+    PHASE_QOS,
     POLICY_QOS,
     POLICY_TOPIC,
     STATE_QOS,
@@ -76,7 +87,13 @@ from leg2r_driver.ros_common import (
     stop_own_executor,
 )
 from mdemorl_core.envs.leg2r_task import Leg2RParams
-from mdemorl_msgs.msg import EffortCommand, PolicyUpdate, TrackingState, Transition
+from mdemorl_msgs.msg import (
+    ControllerPhase,
+    EffortCommand,
+    PolicyUpdate,
+    TrackingState,
+    Transition,
+)
 from mdemorl_msgs.srv import PlanActions
 
 MODES = ("policy", "mpc")
@@ -84,6 +101,9 @@ OUTPUTS = ("effort_command", "ros2_control")
 
 DEFAULTS: dict[str, object] = {
     "mode": "policy",
+    "protocol": "async",  # async: act continuously | episodic: act one request's steps, hold
+    "hold_mode": "pd",  # the safe hold: pd (to hold_pose) | zero (zero torque)
+    "idle_period": 0.02,  # s; loop step while holding without fresh joint states
     "output": "effort_command",
     "ros2_control_controller": "effort_controller",
     "joint_names": ["hip", "knee"],
@@ -130,13 +150,15 @@ class TorqueControllerNode(Node):
                 hold_kp=tuple(s["hold_kp"]),
                 hold_kd=tuple(s["hold_kd"]),
                 seed=s["seed"],
+                protocol=s["protocol"],
+                hold_mode=s["hold_mode"],
             ),
         )
         self.core.use_planner = s["mode"] == "mpc"
         self.joint_names = list(s["joint_names"])
         self.lock = threading.Lock()
         self.latest_state: tuple[float, np.ndarray, np.ndarray] | None = None
-        self.pending_policy: tuple[object, int] | None = None
+        self.pending_policy: ActingRequest | None = None
         self.plan_future: Future | None = None
         self.counters = {
             "ticks": 0,
@@ -163,10 +185,15 @@ class TorqueControllerNode(Node):
         self.transition_pub = self.create_publisher(Transition, TRANSITION_TOPIC, TRANSITION_QOS)
         self.tracking_pub = self.create_publisher(TrackingState, TRACKING_TOPIC, MONITOR_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.phase_pub = self.create_publisher(ControllerPhase, CONTROLLER_PHASE_TOPIC, PHASE_QOS)
+        self.phase_seconds = {"acting": 0.0, "holding": 0.0}
+        self.phase_since = time.monotonic()
+        self.published_phase = ""
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self.on_joint_state, STATE_QOS)
         self.create_subscription(PolicyUpdate, POLICY_TOPIC, self.on_policy, POLICY_QOS)
         self.planner: Client = self.create_client(PlanActions, s["planner_service"])
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
+        self.create_timer(1.0 / s["diagnostics_rate"], self.publish_phase)
         self.policy_queue: queue.Queue[PolicyUpdate | None] = queue.Queue()
         self.policy_loader = threading.Thread(
             target=self.load_policies, name="policy-loader", daemon=True
@@ -232,8 +259,11 @@ class TorqueControllerNode(Node):
             gc.freeze()
             self.torch_frozen = True
 
+        request = ActingRequest(
+            policy, int(msg.version), int(msg.acting_steps), bool(msg.explore_uniform)
+        )
         with self.lock:
-            self.pending_policy = (policy, int(msg.version))
+            self.pending_policy = request
         self.counters["policies_accepted"] += 1
         self.get_logger().info(f"policy version {msg.version} ({msg.algorithm}) loaded")
 
@@ -254,7 +284,11 @@ class TorqueControllerNode(Node):
             elif event == "close":
                 self.statistics_snapshot = self.statistics_record(window_closed=True)
             try:
-                self.tick()
+                ticked = self.tick()
+                if self.core.reported_phase != self.published_phase:
+                    self.publish_phase()
+                if not ticked and self.core.reported_phase != "acting":
+                    self.loop.pause(s["idle_period"])
             except ValueError as error:
                 # A policy that produces garbage is dropped; the safe default takes over.
                 self.core.policy = None
@@ -262,18 +296,18 @@ class TorqueControllerNode(Node):
                 self.counters["policies_rejected"] += 1
                 self.get_logger().error(f"policy dropped: {error}")
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """One control tick; False when it was skipped for want of a fresh joint state."""
         with self.lock:
             state, pending = self.latest_state, self.pending_policy
             self.pending_policy = None
         if pending is not None:
-            policy, version = pending
-            self.core.set_policy(policy, version)  # type: ignore[arg-type]
+            self.core.request(pending)
         now = self.get_clock().now()
         now_s = now.nanoseconds * 1e-9
         if state is None or now_s - state[0] > self.settings["max_state_age"]:
             self.counters["skipped_no_state"] += 1
-            return
+            return False
         self.collect_plan()
         with_tracking = self.core.ticks % self.settings["tracking_every"] == 0
         out = self.core.tick(state[1], state[2], with_tracking=with_tracking)
@@ -285,6 +319,7 @@ class TorqueControllerNode(Node):
             self.publish_tracking(out.tracking, now.to_msg())
         if out.observation is not None and self.core.use_planner:
             self.request_plan(out.observation)
+        return True
 
     def publish_command(self, out: TickOutput, stamp: Time) -> None:
         if self.settings["output"] == "ros2_control":
@@ -303,6 +338,7 @@ class TorqueControllerNode(Node):
         msg = Transition(
             episode=record.episode,
             step=record.step,
+            policy_version=record.policy_version,
             observation=record.observation.tolist(),
             action=record.action.tolist(),
             next_observation=record.next_observation.tolist(),
@@ -354,16 +390,50 @@ class TorqueControllerNode(Node):
             return
         self.counters["plans_used"] += 1
 
+    def publish_phase(self) -> None:
+        """ControllerPhase now (loop thread on a change, timer otherwise); accumulates the time
+        spent in the phase that ends."""
+        core = self.core
+        phase = core.reported_phase
+        now = time.monotonic()
+        with self.lock:
+            kind = "acting" if self.published_phase == "acting" else "holding"
+            if self.published_phase:
+                self.phase_seconds[kind] += now - self.phase_since
+            self.phase_since = now
+            self.published_phase = phase
+            acting, holding = self.phase_seconds["acting"], self.phase_seconds["holding"]
+        msg = ControllerPhase(
+            phase=phase,
+            protocol=self.settings["protocol"],
+            policy_version=max(core.policy_version, 0),
+            episode=core.episode,
+            phase_steps=core.phase_steps,
+            acting_steps=core.acting_steps,
+            acting_seconds=acting,
+            holding_seconds=holding,
+        )
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.phase_pub.publish(msg)
+
     def publish_diagnostics(self) -> None:
         stats = self.loop.statistics.summary()
-        waiting = self.core.policy is None
+        phase = self.core.reported_phase
+        waiting = self.core.policy is None and phase == "acting" and not self.core.explore_uniform
         level = DiagnosticStatus.WARN if stats.missed or waiting else DiagnosticStatus.OK
+        message = (
+            "waiting for a policy"
+            if waiting
+            else f"{phase}, policy v{max(self.core.policy_version, 0)}"
+        )
         status = diagnostic_status(
             "torque_controller_node",
             "leg2r",
             level,
-            "waiting for a policy" if waiting else f"policy v{self.core.policy_version}",
+            message,
             {
+                "phase": phase,
+                "protocol": self.settings["protocol"],
                 **stats.as_dict(),
                 "reanchors": self.loop.reanchors,
                 "policy_version": self.core.policy_version,

@@ -2,23 +2,38 @@
 versioned actors on ``/mdemorl/policy`` and progress on ``/mdemorl/training_status``, checkpoints
 every epoch and records the experience to a rosbag2 (MCAP) for offline retraining.
 
-Transitions are queued by the subscription callback and consumed by a training thread, so the
-robot keeps acting (with the previous policy) and nothing is lost while an epoch's model, planner
-and SAC updates run. All learning is ``mdemorl_core.training.online.OnlineTrainer``.
+Every valid transition received is stored in the agent's D_ENV by the subscription callback
+itself; nothing is queued for later except the transitions that arrive while an update runs (the
+update reads D_ENV), which are stored as soon as it ends. The update (``OnlineTrainer.run_epoch``,
+the agent's once-per-epoch ``Agent.update``) runs in a training thread.
 
-Parameters (see stochlite_bringup/config/trainer.yaml):
-  run_dir (string, required), env_id ("Leg2R-v0"), algo ("mdemorl"), epochs (20),
-  steps_per_epoch (1000), seed (0), device ("cpu"), config_file ("": YAML of mdemorl train's
-  config), overrides (string[]: "key=value" as mdemorl train --set), resume (false),
-  record_bag (true), torch_threads (1: leave the other core to the 500 Hz loop), niceness (0: the
-  trainer raises its main thread's nice value by this much at start-up, before the training
-  thread and torch's worker threads start, so they inherit it and yield the CPU to the control
-  loops where they run without SCHED_FIFO; launch argument trainer_niceness).
+Protocols (``protocol``):
+- ``episodic`` (default): each PolicyUpdate is an acting request for ``steps_per_epoch`` policy
+  steps (version 0 at start, uniform random actions while D_ENV is below the agent's
+  ``initial_random_steps``). The torque controller acts them in a new episode, then holds its
+  safe pose while the trainer updates; the next version starts the next epoch. Only transitions
+  of the latest published version count toward an epoch (older ones, e.g. the rest of a phase a
+  killed trainer asked for, are stored and reported as stale). No request follows the last epoch.
+- ``async``: the controller acts continuously with the latest policy; an epoch is due whenever
+  ``steps_per_epoch`` new transitions arrived, whatever version produced them.
+
+``/mdemorl/training_status`` adds the protocol's accounting to the epoch's numbers: transitions
+received, the epoch's stale transitions and their largest staleness (versions behind), the peak
+of the queue during the update, the update time and the robot time acting / holding (from the
+controller's ``/mdemorl/controller_phase``). ``/diagnostics`` (``trainer_node``) reports the same
+live at ``diagnostics_rate``.
+
+Parameters (see stochlite_bringup/config/trainer_leg2r.yaml):
+  run_dir (string, required), config_file ("": YAML of mdemorl train's config), overrides
+  (string[]: "key=value" as mdemorl train --set), resume (false), record_bag (true), protocol
+  ("episodic" | "async"), niceness (0: raise the nice value by this much at start-up, before
+  the training thread and torch's worker threads start, so they inherit it), diagnostics_rate
+  (1.0 Hz), and the config keys env_id, algo, epochs, steps_per_epoch, seed, device,
+  torch_threads, which override the config file only when given (unset: "" or -1).
 """
 
 from __future__ import annotations
 
-import collections
 import math
 import os
 import sys
@@ -28,32 +43,59 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from leg2r_driver.ros_common import (
+    CONTROLLER_PHASE_TOPIC,
+    DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
     MONITOR_QOS,
+    PHASE_QOS,
     POLICY_QOS,
     POLICY_TOPIC,
     TRANSITION_QOS,
     TRANSITION_TOPIC,
+    diagnostic_status,
 )
 from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
 from mdemorl_core.envs_util import make_env, space_dims
 from mdemorl_core.policy_io import sha256_hex
+from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.online import OnlineTrainer
-from mdemorl_msgs.msg import PolicyUpdate, TrainingStatus, Transition
+from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, TrainingStatus, Transition
 from mdemorl_planner_node.bag_recorder import BagRecorder
 
 STATUS_TOPIC = "/mdemorl/training_status"
+PROTOCOLS = ("episodic", "async")
 # The recorder listens best effort (matches the loop's best-effort publishers) with a deeper queue.
 RECORD_STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT
 )
+# Config keys a node parameter may override, with the "not given" value of each.
+CONFIG_PARAMETERS: dict[str, Any] = {
+    "env_id": "",
+    "algo": "",
+    "epochs": -1,
+    "steps_per_epoch": -1,
+    "seed": -1,
+    "device": "",
+    "torch_threads": -1,
+}
+
+
+def resolve_node_config(document: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The config document with the node parameters that were given (not their unset value)."""
+    merged = dict(document)
+    for key, unset in CONFIG_PARAMETERS.items():
+        if parameters[key] != unset:
+            merged[key] = parameters[key]
+    merged.setdefault("env_id", "Leg2R-v0")
+    return merged
 
 
 class TrainerNode(Node):
@@ -63,22 +105,20 @@ class TrainerNode(Node):
             name: self.declare_parameter(name, default).value
             for name, default in (
                 ("run_dir", ""),
-                ("env_id", "Leg2R-v0"),
-                ("algo", "mdemorl"),
-                ("epochs", 20),
-                ("steps_per_epoch", 1000),
-                ("seed", 0),
-                ("device", "cpu"),
                 ("config_file", ""),
                 ("overrides", [""]),
                 ("resume", False),
                 ("record_bag", True),
-                ("torch_threads", 1),
+                ("protocol", "episodic"),
                 ("niceness", 0),
+                ("diagnostics_rate", 1.0),
+                *CONFIG_PARAMETERS.items(),
             )
         }
         if not p["run_dir"]:
             raise ValueError("parameter 'run_dir' is required (where the run is written)")
+        if p["protocol"] not in PROTOCOLS:
+            raise ValueError(f"parameter 'protocol' must be one of {PROTOCOLS}: {p['protocol']}")
         if p["niceness"] < 0:
             raise ValueError(f"parameter 'niceness' must be >= 0, got {p['niceness']}")
         if p["niceness"]:
@@ -86,17 +126,9 @@ class TrainerNode(Node):
         document: dict[str, Any] = (
             read_yaml_mapping(Path(p["config_file"])) if p["config_file"] else {}
         )
-        for key in (
-            "env_id",
-            "algo",
-            "epochs",
-            "steps_per_epoch",
-            "seed",
-            "device",
-            "torch_threads",
-        ):
-            document[key] = p[key]
-        config = build_train_config(document, [o for o in p["overrides"] if o])
+        config = build_train_config(
+            resolve_node_config(document, p), [o for o in p["overrides"] if o]
+        )
         if config.torch_threads:
             import torch
 
@@ -106,12 +138,25 @@ class TrainerNode(Node):
         env.close()
         run_dir = Path(str(p["run_dir"]))
         self.trainer = OnlineTrainer(config, run_dir, obs_dim, act_dim, resume=bool(p["resume"]))
-        self.queue: collections.deque[Transition] = collections.deque()
+        self.episodic = p["protocol"] == "episodic"
+        self.protocol = str(p["protocol"])
+        self.lock = threading.Lock()
+        self.updating = False
+        self.waiting: list[Transition] = []  # received during an update; stored right after it
+        self.epoch_due = threading.Event()
         self.finished = threading.Event()
         self.stopping = threading.Event()
+        self.published_version = self.trainer.epoch
+        self.received = 0
+        self.epoch_stats = {"transitions": 0, "stale": 0, "staleness_max": 0, "queue_peak": 0}
+        self.last_update_at: float | None = None
+        self.controller: ControllerPhase | None = None
         self.policy_pub = self.create_publisher(PolicyUpdate, POLICY_TOPIC, POLICY_QOS)
         self.status_pub = self.create_publisher(TrainingStatus, STATUS_TOPIC, MONITOR_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
         self.create_subscription(Transition, TRANSITION_TOPIC, self.on_transition, TRANSITION_QOS)
+        self.create_subscription(ControllerPhase, CONTROLLER_PHASE_TOPIC, self.on_phase, PHASE_QOS)
+        self.create_timer(1.0 / p["diagnostics_rate"], self.publish_diagnostics)
         self.recorder: BagRecorder | None = None
         if p["record_bag"]:
             bag = run_dir / f"bag_{time.strftime('%Y%m%d_%H%M%S')}"
@@ -126,61 +171,104 @@ class TrainerNode(Node):
                 },
             )
             self.get_logger().info(f"recording {bag}")
-        if self.trainer.epoch > 0:
+        if self.episodic and not self.trainer.done:
+            self.publish_policy()  # the first acting request
+        elif self.trainer.epoch > 0:
             self.publish_policy()
         self.worker = threading.Thread(target=self.train_forever, name="training", daemon=True)
         self.worker.start()
         self.get_logger().info(
-            f"training {config.algo} on {config.env_id}: {config.epochs} epochs x "
-            f"{config.steps_per_epoch} transitions, run {run_dir}"
+            f"training {config.algo} on {config.env_id} ({self.protocol}): {config.epochs} "
+            f"epochs x {config.steps_per_epoch} transitions, run {run_dir}"
         )
 
+    def on_phase(self, msg: ControllerPhase) -> None:
+        self.controller = msg
+
     def on_transition(self, msg: Transition) -> None:
-        self.queue.append(msg)
+        with self.lock:
+            self.received += 1
+            if self.updating:
+                self.waiting.append(msg)
+                peak = max(self.epoch_stats["queue_peak"], len(self.waiting))
+                self.epoch_stats["queue_peak"] = peak
+                return
+            self.store(msg)
+
+    def store(self, msg: Transition) -> None:
+        """Store one transition (caller holds ``lock``); flags the epoch as due when it is."""
+        staleness = max(0, self.published_version - int(msg.policy_version))
+        fresh = staleness == 0 or not self.episodic
+        try:
+            self.trainer.add(
+                msg.observation,
+                msg.action,
+                msg.reward,
+                msg.next_observation,
+                msg.terminated,
+                msg.truncated,
+                counts_for_epoch=fresh,
+            )
+        except ValueError as error:
+            self.get_logger().warning(str(error), throttle_duration_sec=5.0)
+            return
+        stats = self.epoch_stats
+        stats["transitions"] += 1
+        if staleness:
+            stats["stale"] += 1
+            stats["staleness_max"] = max(stats["staleness_max"], staleness)
+        if self.trainer.epoch_ready() and not self.trainer.done:
+            self.updating = True
+            self.epoch_due.set()
 
     def train_forever(self) -> None:
         while not self.stopping.is_set() and not self.trainer.done:
-            if not self.queue:
-                time.sleep(0.005)
+            if not self.epoch_due.wait(timeout=0.1):
                 continue
-            msg = self.queue.popleft()
-            try:
-                self.trainer.add(
-                    msg.observation,
-                    msg.action,
-                    msg.reward,
-                    msg.next_observation,
-                    msg.terminated,
-                    msg.truncated,
-                )
-            except ValueError as error:
-                self.get_logger().warning(str(error), throttle_duration_sec=5.0)
-                continue
-            if self.trainer.epoch_ready():
-                row = self.trainer.run_epoch()
+            self.epoch_due.clear()
+            row = self.trainer.run_epoch()
+            self.last_update_at = time.monotonic()
+            with self.lock:
+                stats, self.epoch_stats = self.epoch_stats, dict.fromkeys(self.epoch_stats, 0)
+            if not self.trainer.done or not self.episodic:
                 self.publish_policy()
-                self.publish_status(row)
-                self.get_logger().info(
-                    f"epoch {int(row['epoch'])}/{self.trainer.config.epochs}: train return "
-                    f"{row['train_return']:.2f}, model loss {row['model_loss']:.3f}, "
-                    f"{row['epoch_seconds']:.1f} s; {len(self.queue)} transitions queued"
-                )
+            self.publish_status(row, stats)
+            self.get_logger().info(
+                f"epoch {int(row['epoch'])}/{self.trainer.config.epochs}: train return "
+                f"{row['train_return']:.2f}, model loss {row['model_loss']:.3f}, update "
+                f"{self.trainer.last_update_seconds:.1f} s of {row['epoch_seconds']:.1f} s; "
+                f"{stats['transitions']} transitions stored ({stats['stale']} stale), "
+                f"queue peak {stats['queue_peak']}"
+            )
+            with self.lock:
+                self.updating = False
+                waiting, self.waiting = self.waiting, []
+                for msg in waiting:
+                    self.store(msg)
         if self.trainer.done:
             self.finished.set()
 
     def publish_policy(self) -> None:
-        blob = self.trainer.policy_blob()
+        trainer = self.trainer
+        blob = trainer.policy_blob()
         msg = PolicyUpdate()
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.version = self.trainer.epoch
-        msg.algorithm = self.trainer.config.algo
-        msg.observation_dim = self.trainer.obs_dim
-        msg.action_dim = self.trainer.act_dim
+        msg.version = trainer.epoch
+        msg.algorithm = trainer.config.algo
+        msg.observation_dim = trainer.obs_dim
+        msg.action_dim = trainer.act_dim
         msg.weights = blob
         msg.checksum = sha256_hex(blob)
+        if self.episodic:
+            msg.acting_steps = trainer.config.steps_per_epoch
+            msg.explore_uniform = (
+                trainer.agent.env_steps < trainer.config.agent.initial_random_steps
+            )
+        with self.lock:
+            self.published_version = trainer.epoch
         self.policy_pub.publish(msg)
 
-    def publish_status(self, row: dict[str, float]) -> None:
+    def publish_status(self, row: dict[str, float], stats: dict[str, int]) -> None:
         msg = TrainingStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
         for name in ("eval_return", "train_return", "model_loss", "critic_loss", "actor_loss"):
@@ -193,7 +281,61 @@ class TrainerNode(Node):
         msg.d_env = _count(row["d_env"])
         msg.d_mpc = _count(row["d_mpc"])
         msg.epoch_seconds = float(row["epoch_seconds"])
+        msg.protocol = self.protocol
+        msg.policy_version = self.trainer.epoch
+        msg.transitions_received = self.received
+        msg.epoch_transitions = stats["transitions"]
+        msg.stale_transitions = stats["stale"]
+        msg.staleness_max = stats["staleness_max"]
+        msg.queue_peak = stats["queue_peak"]
+        msg.update_seconds = float(self.trainer.last_update_seconds)
+        if self.controller is not None:
+            msg.acting_seconds = self.controller.acting_seconds
+            msg.holding_seconds = self.controller.holding_seconds
         self.status_pub.publish(msg)
+
+    def publish_diagnostics(self) -> None:
+        trainer = self.trainer
+        now = time.monotonic()
+        with self.lock:
+            queue = len(self.waiting)
+            stats = dict(self.epoch_stats)
+            updating = self.updating
+        checkpoint = checkpoint_path(trainer.paths.checkpoint_dir)
+        checkpoint_age = time.time() - checkpoint.stat().st_mtime if checkpoint.exists() else -1.0
+        phase = "done" if trainer.done else "updating" if updating else "collecting"
+        controller = self.controller.phase if self.controller is not None else "unknown"
+        level, message = DiagnosticStatus.OK, f"epoch {trainer.epoch}: {phase}"
+        if trainer.rejected:
+            level, message = DiagnosticStatus.WARN, f"{trainer.rejected} transitions rejected"
+        if stats["stale"]:
+            level, message = DiagnosticStatus.WARN, f"{stats['stale']} stale transitions"
+        if phase == "collecting" and controller != "acting":
+            level = DiagnosticStatus.ERROR if controller == "unknown" else DiagnosticStatus.WARN
+            message = f"epoch {trainer.epoch}: waiting for data, controller {controller}"
+        values = {
+            "epoch": trainer.epoch,
+            "epochs": trainer.config.epochs,
+            "phase": phase,
+            "protocol": self.protocol,
+            "policy_version": self.published_version,
+            "controller_phase": controller,
+            "epoch_transitions": stats["transitions"],
+            "steps_per_epoch": trainer.config.steps_per_epoch,
+            "transitions_received": self.received,
+            "queue_depth": queue,
+            "stale_transitions": stats["stale"],
+            "staleness_max": stats["staleness_max"],
+            "rejected": trainer.rejected,
+            "last_update_seconds": trainer.last_update_seconds,
+            "since_last_update_s": now - self.last_update_at if self.last_update_at else math.nan,
+            "checkpoint_age_s": checkpoint_age,
+        }
+        array = DiagnosticArray(
+            status=[diagnostic_status("trainer_node", "mdemorl", level, message, values)]
+        )
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
 
     def close(self) -> None:
         self.stopping.set()

@@ -60,6 +60,8 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
             f"epochs:={EPOCHS}",
             "-p",
             f"overrides:={overrides}",
+            "-p",
+            "protocol:=async",  # this fake controller publishes everything at once
         ],
         env=env,
         stdout=subprocess.PIPE,

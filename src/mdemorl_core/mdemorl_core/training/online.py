@@ -61,6 +61,8 @@ class OnlineTrainer:
         self.episode_return = 0.0
         self.finished_returns: list[float] = []
         self.rejected = 0
+        self.stored = 0  # transitions stored by this trainer (this process)
+        self.last_update_seconds = math.nan
         self.epoch_started = time.perf_counter()
 
     @property
@@ -79,9 +81,13 @@ class OnlineTrainer:
         next_obs: np.ndarray,
         terminated: bool,
         truncated: bool,
+        counts_for_epoch: bool = True,
     ) -> None:
         """Append one transition to D_ENV. Raises ValueError (and counts it in ``rejected``) for
-        wrong dimensions, NaN/Inf, or actions outside [-1, 1]; nothing is stored then."""
+        wrong dimensions, NaN/Inf, or actions outside [-1, 1]; nothing is stored then.
+
+        ``counts_for_epoch=False`` stores it without advancing :meth:`epoch_ready` (the episodic
+        protocol's stale transitions: produced by an older policy than the one now acting)."""
         obs_a = np.asarray(obs, dtype=np.float32).reshape(-1)
         act_a = np.asarray(act, dtype=np.float32).reshape(-1)
         next_a = np.asarray(next_obs, dtype=np.float32).reshape(-1)
@@ -101,7 +107,8 @@ class OnlineTrainer:
             self.rejected += 1
             raise ValueError(f"transition rejected: {problem}")
         self.agent.observe(obs_a, act_a, float(rew), next_a, bool(terminated))
-        self.new_steps += 1
+        self.new_steps += int(counts_for_epoch)
+        self.stored += 1
         self.episode_return += float(rew)
         if terminated or truncated:
             self.finished_returns.append(self.episode_return)
@@ -121,13 +128,16 @@ class OnlineTrainer:
         and is ``mdemorl eval``'s job; ``train_return`` is the mean return of the episodes that
         ended during this epoch).
         """
+        update_started = time.perf_counter()
         metrics = self.agent.update(self.epoch + 1)
+        self.last_update_seconds = time.perf_counter() - update_started
         self.epoch += 1
         row: dict[str, float] = {
             "epoch": self.epoch,
             "env_steps": self.agent.env_steps,
             "eval_return": math.nan,
             "eval_return_std": math.nan,
+            "eval_mpc_return": math.nan,
             "train_return": float(np.mean(self.finished_returns))
             if self.finished_returns
             else math.nan,
