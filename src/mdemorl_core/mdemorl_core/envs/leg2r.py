@@ -96,6 +96,14 @@ class Leg2RPhysics:
             model.actuator_ctrlrange[model.actuator(f"{name}_motor").id] = (-limit, limit)
         mujoco.mj_setConst(model, self.data)
 
+    def set_params(self, params: Leg2RParams) -> None:
+        """Replace the physical parameters (geometry, masses, joints) of the model in place.
+
+        The joint state is kept; call ``reset`` afterwards to start from a consistent state.
+        """
+        self.params = params
+        self._apply_params()
+
     def reset(self, q: np.ndarray, qd: np.ndarray) -> None:
         """Set the joint state q, qd: [2] (rad, rad/s), zero torque and time."""
         q, qd = np.asarray(q, dtype=np.float64), np.asarray(qd, dtype=np.float64)
@@ -203,6 +211,7 @@ class Leg2REnv(gymnasium.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start at the reference's first point (IK) plus uniform joint and velocity noise."""
         super().reset(seed=seed)
+        self._new_episode()
         params = self.params
         start_q, start_qd = initial_joint_state(params)
         q = start_q + self.np_random.uniform(
@@ -215,21 +224,34 @@ class Leg2REnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.physics.reset(q, qd)
         self._steps = 0
         self._last_torque = np.zeros(2)
+        q, qd = self._measure()
         return build_observation(q, qd, 0.0, params), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Hold the torque for ``decimation`` control ticks, then observe and reward."""
         torque = action_to_torque(np.asarray(action, dtype=np.float64).reshape(-1), self.params)
-        for _ in range(self.params.decimation):
-            self.physics.step(torque)
+        self._actuate(torque)
         self._steps += 1
         self._last_torque = torque
-        q, qd, t = self.physics.q, self.physics.qd, self.episode_time
-        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd))):
-            raise RuntimeError(f"Leg2REnv: simulation diverged, q={q}, qd={qd}")
+        true_q, true_qd = self.physics.q, self.physics.qd
+        if not (np.all(np.isfinite(true_q)) and np.all(np.isfinite(true_qd))):
+            raise RuntimeError(f"Leg2REnv: simulation diverged, q={true_q}, qd={true_qd}")
+        q, qd, t = *self._measure(), self.episode_time
         reward = step_reward(q, qd, t, self.params)
         truncated = self._steps >= self.params.episode_steps
         return build_observation(q, qd, t, self.params), reward, False, truncated, self._info()
+
+    def _new_episode(self) -> None:
+        """Called at the start of ``reset``, after seeding and before the start state is drawn."""
+
+    def _actuate(self, torque: np.ndarray) -> None:
+        """Apply the step's commanded torque [2] (N m) for ``decimation`` control ticks."""
+        for _ in range(self.params.decimation):
+            self.physics.step(torque)
+
+    def _measure(self) -> tuple[np.ndarray, np.ndarray]:
+        """The joint state q, qd: [2] that observation and reward use: here the exact state."""
+        return self.physics.q, self.physics.qd
 
     def _info(self) -> dict[str, Any]:
         q, qd = self.physics.q, self.physics.qd
