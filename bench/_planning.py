@@ -20,6 +20,7 @@ import torch
 
 from mdemorl_core.agents.sac import SAC, SACConfig
 from mdemorl_core.models.ensemble import DynamicsEnsemble, EnsembleConfig, EnsembleLinear
+from mdemorl_core.models.model_env import ModelEnv
 from mdemorl_core.planning.dmd_mpc import DMDMPCPlanner, PlannerConfig, PlanResult
 
 
@@ -68,9 +69,14 @@ class PlanningStack:
         return self.sac.soft_value(obs, generator)
 
     def plan(self, start_obs: torch.Tensor, horizon: int) -> PlanResult:
-        """One DMD-MPC plan from ``B x O`` start states."""
+        """One DMD-MPC plan from ``B x O`` start states, through the same model environment as
+        the agent's (here: the reward head, no termination, the critic's value)."""
         return self.planner.plan(
-            start_obs, horizon, self.dynamics, self.policy, self.value, self.generator
+            start_obs,
+            horizon,
+            ModelEnv(self.dynamics, value_fn=self.value),
+            self.policy,
+            self.generator,
         )
 
     def random_start_states(self, count: int) -> torch.Tensor:

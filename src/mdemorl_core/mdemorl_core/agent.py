@@ -3,8 +3,22 @@
 ``algo``:
 - ``mdemorl``: ensemble + DMD-MPC with the elite (CEM) utility, planned transitions -> D_MPC;
 - ``mopac``: the same planner with the exp (MPPI) utility and policy *samples* (MoPAC);
-- ``mbpo``: plain policy rollouts in the model (Gaussian model noise) -> D_MPC, no MPC;
+- ``mbpo``: plain policy rollouts in the model (stochastic policy actions) -> D_MPC, no MPC;
 - ``sac``: no model, SAC on D_ENV only.
+
+When the updates run (``update_mode``):
+- ``interleaved`` (the MBPO structure): after every ``train_every`` env steps
+  ``utd_ratio x train_every`` SAC gradient steps; every ``model_train_every`` env steps a model
+  refit (warm-started, early-stopped) followed by the inner loop (DMD-MPC or MBPO rollouts); the
+  loop calls :meth:`Agent.after_env_step` after each :meth:`Agent.observe`;
+- ``epoch`` (the library default): all of it in :meth:`Agent.update` at the end of each epoch
+  (what a hardware run uses while the robot holds still between epochs).
+
+Who drives the real system (``act``): ``policy`` (the SAC actor) or ``planner`` (DMD-MPC from the
+measured state, first action applied; the actor is still what is evaluated and deployed).
+
+Every model rollout steps through one :class:`ModelEnv` (:meth:`Agent.model_env`): ensemble,
+known task reward, termination function, and the critic's value (zero until SAC has trained).
 
 All randomness comes from the agent's own ``torch.Generator`` (on ``device``) and
 ``numpy.random.Generator``, both seeded by ``seed``, and both are part of :meth:`Agent.state_dict`,
@@ -21,45 +35,52 @@ from typing import Any
 import numpy as np
 import torch
 
+from mdemorl_core.agents.model_data import (
+    ActingPlanner,
+    MpcRetention,
+    add_rollout_rows,
+    reward_r2,
+)
 from mdemorl_core.agents.sac import SAC, SACConfig, TanhGaussianActor
 from mdemorl_core.envs.task_rewards import TASK_REWARDS, task_reward_function
+from mdemorl_core.envs.task_terminations import TASK_TERMINATIONS, task_termination_function
 from mdemorl_core.models.ensemble import DynamicsEnsemble, EnsembleConfig
+from mdemorl_core.models.model_env import ModelEnv
 from mdemorl_core.planning.dmd_mpc import DMDMPCPlanner, PlannerConfig, PlanResult, rollout_policy
 from mdemorl_core.planning.schedules import ScheduleConfig, batch_at, horizon_at
 from mdemorl_core.replay import ReplayBuffer, sample_mixed
 
 ALGOS = ("mdemorl", "mopac", "mbpo", "sac")
-_STATE_FORMAT = 2
+UPDATE_MODES = ("interleaved", "epoch")
+ACTORS = ("policy", "planner")
+_STATE_FORMAT = 3
+_SAC_METRICS = ("critic_loss", "actor_loss", "entropy")
+_MODEL_METRICS = ("model_loss", "holdout_mse", "holdout_nll", "horizon", "mpc_batch")
+_PLANNER_METRICS = ("mpc_return", "mpc_nominal_return")
 
 
 @dataclass
 class AgentConfig:
     """Everything the agent needs besides the env dimensions.
 
+    ``update_mode``, ``train_every``, ``model_train_every``: see the module doc.
+    ``utd_ratio``: SAC gradient steps per new env step.
     ``real_ratio``: share of real (D_ENV) rows in each SAC minibatch once the model is fully
-    trusted (0.1: planner data are the bulk, real data anchor the critic against model bias).
-    ``adaptive_real_ratio``: the model's share of a minibatch is ``(1 - real_ratio) x R^2``, with
-    R^2 the model's reward prediction quality on the newest epoch of real data *before* it trains
-    on them (a true hold-out on the current policy's state distribution, clipped to [0, 1]). On
-    Leg2R the reward is a narrow bump around the reference (exp(-|25 m^-1 e|^2)) that a model
-    trained on a few thousand early transitions cannot predict (measured R^2 = 0 in all of the
-    first 6 epochs, while the state changes reach R^2 0.9-1.0): a fixed 90 % of such model rows
-    drowned the real reward signal and the policy got worse every epoch (0.13 -> 0.01 reward per
-    step), while SAC on real data alone learned in 3-4 epochs. With the adaptive share mdemorl
-    learns from real data until the model earns trust, then from planner data.
-    ``mpc_retain_epochs``: D_MPC keeps only the planner output of the last that many epochs (2:
-    rows planned with older models and policies are biased and leave; MBPO retains 1).
-    ``mpc_buffer_capacity`` is a hard cap on D_MPC on top of that.
-    ``utd_ratio``: SAC gradient steps per new env step (2: 2000 steps per 1000-step epoch, 26-55 s
-    on one thread of the loaded 2-core development machine; SAC learns Leg2R in 3-4 epochs with
-    it; the former 10 cost minutes per epoch on a CPU; raise it on a GPU).
-    ``initial_random_steps``: uniform random actions until that many transitions were observed
-    (1000 = the first Pendulum epoch / one Leg2R episode). ``min_model_data``: D_ENV rows needed
-    before the model is trained.
-    ``task_reward``: "" (default) -> rewards in model rollouts come from the model's reward head;
-    a task id from ``envs.task_rewards.TASK_REWARDS`` (e.g. "Leg2R-v0") -> they are that task's
-    known reward evaluated on the model's predicted next state, and the adaptive share above uses
-    the R^2 of that reward (computed from the model's mean next state) instead of the head's.
+    trusted. ``adaptive_real_ratio``: the model's share is ``(1 - real_ratio) x R^2``, with R^2
+    the model's reward prediction quality on the real data that arrived since the last refit,
+    measured *before* the model trains on them (a true hold-out on the current policy's state
+    distribution, clipped to [0, 1]).
+    ``mpc_retain_steps``: D_MPC keeps the model rows planned during the last that many env steps
+    (MBPO keeps one epoch of rollouts); ``mpc_buffer_capacity`` is a hard cap on top of that.
+    ``initial_random_steps``: uniform random actions until that many transitions were observed.
+    ``min_model_data``: D_ENV rows needed before the model is trained.
+    ``task_reward``: "" -> rewards in model rollouts come from the model's reward head; a task id
+    from ``envs.task_rewards.TASK_REWARDS`` -> that task's known reward of the model's predicted
+    next state (the adaptive share then uses the R^2 of that reward).
+    ``task_termination``: "" -> model rollouts never terminate; a task id from
+    ``envs.task_terminations.TASK_TERMINATIONS`` -> that task's termination function masks the
+    rewards and values after a predicted terminal state.
+    ``act``: "policy" or "planner" (see the module doc); ``act_horizon``: H of the acting planner.
     """
 
     algo: str = "mdemorl"
@@ -67,29 +88,53 @@ class AgentConfig:
     model: EnsembleConfig = field(default_factory=EnsembleConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    update_mode: str = "epoch"
+    train_every: int = 1
+    model_train_every: int = 250
     env_buffer_capacity: int = 1_000_000
     mpc_buffer_capacity: int = 200_000
-    mpc_retain_epochs: int = 2
+    mpc_retain_steps: int = 1000
     real_ratio: float = 0.1
     adaptive_real_ratio: bool = True
     utd_ratio: float = 2.0
     initial_random_steps: int = 1000
     min_model_data: int = 200
     task_reward: str = ""
+    task_termination: str = ""
+    act: str = "policy"
+    act_horizon: int = 5
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
-        if self.task_reward and self.task_reward not in TASK_REWARDS:
-            raise ValueError(
-                f"task_reward must be '' or one of {sorted(TASK_REWARDS)}, got {self.task_reward!r}"
-            )
+        choices = {
+            "algo": ALGOS,
+            "update_mode": UPDATE_MODES,
+            "act": ACTORS,
+            "task_reward": ("", *TASK_REWARDS),
+            "task_termination": ("", *TASK_TERMINATIONS),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
+                )
+        if self.act == "planner" and self.algo == "sac":
+            raise ValueError("act 'planner' needs a model: algo 'sac' has none")
         if not 0.0 <= self.real_ratio <= 1.0:
             raise ValueError(f"real_ratio must be in [0, 1], got {self.real_ratio}")
         if self.utd_ratio < 0.0:
             raise ValueError(f"utd_ratio must be >= 0, got {self.utd_ratio}")
-        if self.mpc_retain_epochs < 1:
-            raise ValueError(f"mpc_retain_epochs must be >= 1, got {self.mpc_retain_epochs}")
+        for name in (
+            "train_every",
+            "model_train_every",
+            "mpc_retain_steps",
+            "act_horizon",
+            "env_buffer_capacity",
+            "mpc_buffer_capacity",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.initial_random_steps < 0 or self.min_model_data < 2:
+            raise ValueError("initial_random_steps must be >= 0 and min_model_data >= 2")
 
 
 def planner_config_for(algo: str, planner: PlannerConfig) -> PlannerConfig:
@@ -101,7 +146,7 @@ def planner_config_for(algo: str, planner: PlannerConfig) -> PlannerConfig:
 
 
 class Agent:
-    """Acts, stores transitions and runs one epoch of model / planner / SAC updates."""
+    """Acts, stores transitions and runs the model / planner / SAC updates on its schedule."""
 
     def __init__(
         self, obs_dim: int, act_dim: int, config: AgentConfig, device: torch.device, seed: int
@@ -121,37 +166,58 @@ class Agent:
             if config.algo != "sac":
                 self.model = DynamicsEnsemble(obs_dim, act_dim, config.model).to(self.device)
         self.reward_fn = task_reward_function(config.task_reward) if config.task_reward else None
+        self.termination_fn = (
+            task_termination_function(config.task_termination) if config.task_termination else None
+        )
         self.planner = DMDMPCPlanner(planner_config_for(config.algo, config.planner))
+        self.acting_planner = ActingPlanner(self._plan_for_acting, config.act_horizon)
         self.d_env = ReplayBuffer(obs_dim, act_dim, config.env_buffer_capacity)
         self.d_mpc = ReplayBuffer(obs_dim, act_dim, config.mpc_buffer_capacity)
+        self.mpc_retention = MpcRetention(config.mpc_retain_steps)
         self.torch_generator = torch.Generator(device=self.device)
         self.torch_generator.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.env_steps = 0
         self.steps_at_last_update = 0
+        self.steps_at_last_refit = 0
         self.sac_updates = 0
+        self.update_credit = 0.0
+        self.epochs_done = 0
         self.last_horizon = config.schedule.h_start
-        # Model rows each inner loop added to D_MPC, newest last (for mpc_retain_epochs).
-        self.mpc_rows_per_epoch: list[int] = []
         self.model_fitted = False
         self.model_reward_r2 = 0.0
+        self.refits = 0
+        self._epoch_sums: dict[str, float] = {}
+        self._epoch_sac_steps = 0
+        self._latest: dict[str, float] = {}
 
     @property
     def actor(self) -> TanhGaussianActor:
         return self.sac.actor
 
+    # ---- acting ---------------------------------------------------------------------------
+
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """``[O]`` observation -> ``[A]`` float32 action in [-1, 1]. Uniform random while fewer
-        than ``initial_random_steps`` transitions were observed (unless ``deterministic``)."""
+        than ``initial_random_steps`` transitions were observed (unless ``deterministic``); then
+        the actor, or with ``act: planner`` (not ``deterministic``) the acting planner once the
+        model has been fitted. ``deterministic`` is the actor's mean: what is evaluated."""
         obs_array = np.asarray(obs, dtype=np.float32)
         if obs_array.shape != (self.obs_dim,):
             raise ValueError(f"obs must have shape ({self.obs_dim},), got {obs_array.shape}")
         if not deterministic and self.env_steps < self.config.initial_random_steps:
             return self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+        obs_tensor = torch.as_tensor(obs_array, device=self.device).unsqueeze(0)
         with torch.no_grad():
-            obs_tensor = torch.as_tensor(obs_array, device=self.device).unsqueeze(0)
-            action = self.actor.sample(obs_tensor, self.torch_generator, deterministic)[0]
-        return action[0].cpu().numpy().astype(np.float32)
+            if self.config.act == "planner" and not deterministic and self.model_fitted:
+                action = self.acting_planner.act(obs_tensor)
+            else:
+                action = self.actor.sample(obs_tensor, self.torch_generator, deterministic)[0][0]
+        return action.cpu().numpy().astype(np.float32)
+
+    def start_episode(self) -> None:
+        """A new real episode begins: the acting planner's warm start no longer applies."""
+        self.acting_planner.reset()
 
     def observe(
         self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray, terminated: bool
@@ -160,9 +226,39 @@ class Agent:
         self.d_env.add(obs, act, float(rew), next_obs, bool(terminated))
         self.env_steps += 1
 
-    def plan(self, obs: np.ndarray, horizon: int | None = None) -> PlanResult:
+    # ---- the model environment and planning -----------------------------------------------
+
+    def model_env(self, sample_noise: bool | None = None) -> ModelEnv:
+        """The model environment every rollout of this agent uses (see the module doc);
+        ``sample_noise`` None takes the planner's ``sample_model_noise``."""
+        if self.model is None:
+            raise ValueError("algo 'sac' has no model to plan with")
+        model = self.model
+        noise = self.planner.config.sample_model_noise if sample_noise is None else sample_noise
+        return ModelEnv(
+            lambda o, a, g: model.step(o, a, g, sample_noise=noise),
+            self.reward_fn,
+            self.termination_fn,
+            self._terminal_value,
+        )
+
+    def _terminal_value(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``N x O`` -> ``N`` soft value V(x_H); 0 before the first SAC step, when the critic is
+        still its random initialisation (its output would only add noise to the returns)."""
+        if self.sac_updates == 0:
+            return torch.zeros(obs.shape[0], device=obs.device, dtype=obs.dtype)
+        return self.sac.soft_value(obs, generator)
+
+    def plan(
+        self,
+        obs: np.ndarray,
+        horizon: int | None = None,
+        planner_config: PlannerConfig | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PlanResult:
         """DMD-MPC from ``[O]`` or ``[B x O]`` observation(s) with the current model, policy and
-        critic (planner node / MPC mode). ``horizon`` defaults to the one of the last update.
+        critic (planner node / MPC mode). ``horizon`` defaults to the one of the last inner loop,
+        ``planner_config`` to the agent's, ``generator`` to the agent's own.
         Result tensors are on the agent's device (actions ``B x H x A``)."""
         if self.model is None:
             raise ValueError("algo 'sac' has no model to plan with")
@@ -173,79 +269,38 @@ class Agent:
             raise ValueError(
                 f"obs must be [{self.obs_dim}] or [B, {self.obs_dim}], got {tuple(obs_tensor.shape)}"
             )
-        return self._plan_tensor(obs_tensor, self.last_horizon if horizon is None else horizon)
-
-    def _model_step(
-        self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator, sample_noise: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One TS-1 model step ``N x O``, ``N x A`` -> (next_obs ``N x O``, reward ``N``), the
-        reward from the task's known function when ``task_reward`` is set."""
-        assert self.model is not None
-        next_obs, reward = self.model.step(obs, act, generator, sample_noise=sample_noise)
-        if self.reward_fn is not None:
-            reward = self.reward_fn(obs, act, next_obs)
-        return next_obs, reward
-
-    def _plan_tensor(self, start: torch.Tensor, horizon: int) -> PlanResult:
-        sample_noise = self.planner.config.sample_model_noise
-        return self.planner.plan(
-            start,
-            horizon,
-            lambda o, a, g: self._model_step(o, a, g, sample_noise),
+        planner = self.planner
+        if planner_config is not None:
+            planner = DMDMPCPlanner(planner_config_for(self.config.algo, planner_config))
+        return planner.plan(
+            obs_tensor,
+            self.last_horizon if horizon is None else horizon,
+            self.model_env(),
             self.actor.policy_action,
-            self._terminal_value,
-            self.torch_generator,
+            self.torch_generator if generator is None else generator,
         )
 
-    def _terminal_value(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``N x O`` -> ``N`` soft value V(x_H); 0 before the first SAC step, when the critic is
-        still its random initialisation (its output would only add noise to the returns)."""
-        if self.sac_updates == 0:
-            return torch.zeros(obs.shape[0], device=obs.device, dtype=obs.dtype)
-        return self.sac.soft_value(obs, generator)
+    def _plan_for_acting(
+        self, obs: torch.Tensor, horizon: int, fixed: torch.Tensor | None
+    ) -> PlanResult:
+        return self.planner.plan(
+            obs, horizon, self.model_env(), self.actor.policy_action, self.torch_generator, fixed
+        )
 
-    def _reward_r2(self, new_steps: int) -> float:
-        """R^2 of the (elite-mean) model reward on the newest ``new_steps`` real transitions,
-        clipped to [0, 1]; 0 before the model was first fitted or with fewer than 2 rows. With a
-        ``task_reward`` the prediction is that reward of the elite-mean predicted next state."""
-        if self.model is None or not self.model_fitted or new_steps < 2:
-            return 0.0
-        data = self.d_env.newest(new_steps)
-        obs = torch.as_tensor(data["obs"], device=self.device)
-        act = torch.as_tensor(data["act"], device=self.device)
-        reward = torch.as_tensor(data["rew"], device=self.device)
-        with torch.no_grad():
-            mean, _ = self.model.predict(torch.cat([obs, act], dim=1))
-        elite_mean = mean[self.model.elite_indices].mean(0)
-        if self.reward_fn is None:
-            predicted = elite_mean[:, -1]
-        else:
-            predicted = self.reward_fn(obs, act, obs + elite_mean[:, : self.obs_dim])
-        error = (predicted - reward).pow(2).mean()
-        # The floor keeps a constant reward finite: a model that predicts it exactly scores 1.
-        variance = reward.var(unbiased=False).clamp_min(1e-8)
-        return float((1.0 - error / variance).clamp(0.0, 1.0).item())
+    # ---- updates --------------------------------------------------------------------------
 
-    def effective_real_ratio(self) -> float:
-        """Share of real rows in the SAC minibatches of this epoch (see ``adaptive_real_ratio``)."""
-        if not self.config.adaptive_real_ratio:
-            return self.config.real_ratio
-        return 1.0 - (1.0 - self.config.real_ratio) * self.model_reward_r2
-
-    def _retire_stale_model_rows(self, added: int) -> None:
-        self.mpc_rows_per_epoch = [*self.mpc_rows_per_epoch, added][
-            -self.config.mpc_retain_epochs :
-        ]
-        self.d_mpc.keep_newest(sum(self.mpc_rows_per_epoch))
-
-    def _inner_loop(self, epoch: int, new_steps: int) -> dict[str, float]:
-        """Steps 2-4: score the model on the new real data, train it, then fill D_MPC (planner
-        or MBPO rollouts)."""
+    def _inner_loop(self, epoch: int) -> dict[str, float]:
+        """Steps 2-4: score the model on the real data since its last fit, refit it, then fill
+        D_MPC (planner or MBPO rollouts) from start states drawn from D_ENV."""
         assert self.model is not None
-        model = self.model
-        self.model_reward_r2 = self._reward_r2(new_steps)
-        metrics = model.train_on(self.d_env.all(), self.torch_generator, self.device)
+        new_steps = self.env_steps - self.steps_at_last_refit
+        self.steps_at_last_refit = self.env_steps
+        if self.model_fitted:
+            newest = self.d_env.newest(new_steps)
+            self.model_reward_r2 = reward_r2(self.model, newest, self.reward_fn, self.device)
+        metrics = self.model.train_on(self.d_env.all(), self.torch_generator, self.device)
         self.model_fitted = True
+        self.refits += 1
         horizon = horizon_at(epoch, self.config.schedule)
         batch = batch_at(epoch, self.config.schedule)
         indices = self.d_env.sample_indices(batch, self.rng)
@@ -253,65 +308,35 @@ class Agent:
         self.last_horizon = horizon
         metrics.update(horizon=float(horizon), mpc_batch=float(batch))
         if self.config.algo == "mbpo":
-            obs, act, rew, next_obs = rollout_policy(
+            rollout = rollout_policy(
                 start,
                 horizon,
-                lambda o, a, g: self._model_step(o, a, g, sample_noise=True),
+                self.model_env(sample_noise=True),
                 self.actor.policy_action,
                 self.torch_generator,
             )
+            rows = add_rollout_rows(self.d_mpc, rollout)
         else:
-            result = self._plan_tensor(start, horizon)
-            obs, act, rew, next_obs = result.obs, result.actions, result.rewards, result.next_obs
+            result = self.plan(start.cpu().numpy(), horizon)
+            rows = add_rollout_rows(self.d_mpc, result)
             metrics.update(
                 mpc_return=float(result.returns.mean().item()),
                 mpc_nominal_return=float(result.nominal_returns.mean().item()),
             )
-        rows = batch * horizon
-        self.d_mpc.add_batch(
-            obs.reshape(rows, self.obs_dim).cpu().numpy(),
-            act.reshape(rows, self.act_dim).cpu().numpy(),
-            rew.reshape(rows).cpu().numpy(),
-            next_obs.reshape(rows, self.obs_dim).cpu().numpy(),
-            np.zeros(rows, dtype=np.float32),
-        )
-        self._retire_stale_model_rows(rows)
+        self.mpc_retention.add(self.env_steps, rows, self.d_mpc)
         return metrics
 
-    def update(
-        self, epoch: int, progress: Callable[[int, int], None] | None = None
-    ) -> dict[str, float]:
-        """One epoch of Algorithm 1 steps 2-5 on the data observed so far.
+    def effective_real_ratio(self) -> float:
+        """Share of real rows in the SAC minibatches now (see ``adaptive_real_ratio``)."""
+        if len(self.d_mpc) == 0:
+            return 1.0
+        if not self.config.adaptive_real_ratio:
+            return self.config.real_ratio
+        return 1.0 - (1.0 - self.config.real_ratio) * self.model_reward_r2
 
-        Returns model_loss, holdout_mse, holdout_nll, critic_loss, actor_loss, alpha, entropy,
-        horizon, mpc_batch, mpc_return, mpc_nominal_return, sac_steps, real_ratio (used this
-        epoch), model_reward_r2, d_env, d_mpc (NaN where not applicable).
-        ``progress(done, total)`` is called after each SAC gradient step.
-        """
-        nan = float("nan")
-        metrics: dict[str, float] = dict.fromkeys(
-            (
-                "model_loss",
-                "holdout_mse",
-                "holdout_nll",
-                "critic_loss",
-                "actor_loss",
-                "entropy",
-                "horizon",
-                "mpc_batch",
-                "mpc_return",
-                "mpc_nominal_return",
-            ),
-            nan,
-        )
-        new_steps = self.env_steps - self.steps_at_last_update
-        self.steps_at_last_update = self.env_steps
-        if self.model is not None and len(self.d_env) >= self.config.min_model_data:
-            metrics.update(self._inner_loop(epoch, new_steps))
+    def _sac_steps(self, count: int, progress: Callable[[int, int], None] | None = None) -> None:
         real_ratio = self.effective_real_ratio()
-        num_steps = int(round(self.config.utd_ratio * new_steps)) if len(self.d_env) > 0 else 0
-        sums: dict[str, float] = {}
-        for step in range(num_steps):
+        for step in range(count):
             batch = sample_mixed(
                 self.d_env,
                 self.d_mpc,
@@ -321,22 +346,78 @@ class Agent:
                 self.device,
             )
             for name, value in self.sac.update(batch, self.torch_generator).items():
-                sums[name] = sums.get(name, 0.0) + value
+                self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + value
             self.sac_updates += 1
+            self._epoch_sac_steps += 1
             if progress is not None:
-                progress(step + 1, num_steps)
-        for name in ("critic_loss", "actor_loss", "entropy"):
-            if name in sums:
-                metrics[name] = sums[name] / num_steps
+                progress(step + 1, count)
+
+    def _model_due(self) -> bool:
+        return (
+            self.model is not None
+            and len(self.d_env) >= self.config.min_model_data
+            and self.env_steps - self.steps_at_last_refit >= self.config.model_train_every
+        )
+
+    def after_env_step(self) -> dict[str, float]:
+        """Interleaved schedule: run what is due after the newest :meth:`observe` (model refit +
+        inner loop every ``model_train_every`` steps, then ``utd_ratio x train_every`` SAC steps
+        every ``train_every`` steps). Returns the refit's metrics when one ran, else ``{}``.
+        A no-op in ``epoch`` mode."""
+        cfg = self.config
+        if cfg.update_mode != "interleaved":
+            return {}
+        metrics: dict[str, float] = {}
+        if self._model_due():
+            metrics = self._inner_loop(self.epochs_done + 1)
+            self._latest.update(metrics)
+        if self.env_steps % cfg.train_every == 0 and len(self.d_env) >= cfg.sac.batch_size:
+            self.update_credit += cfg.utd_ratio * cfg.train_every
+            count = int(self.update_credit)
+            self.update_credit -= count
+            self._sac_steps(count)
+        return metrics
+
+    def update(
+        self, epoch: int, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, float]:
+        """End of epoch ``epoch`` (counted from 1). In ``epoch`` mode this runs Algorithm 1 steps
+        2-5 on the data so far (model refit and inner loop, then ``utd_ratio x new steps`` SAC
+        steps); in ``interleaved`` mode the work already ran during the epoch. Either way it
+        returns the epoch's metrics: model_loss, holdout_mse, holdout_nll, critic_loss,
+        actor_loss, alpha, entropy, horizon, mpc_batch, mpc_return, mpc_nominal_return, sac_steps,
+        real_ratio, model_reward_r2, refits, d_env, d_mpc (NaN where not applicable; model and
+        planner values from the latest refit). ``progress(done, total)`` follows the SAC steps.
+        """
+        if self.config.update_mode == "epoch":
+            new_steps = self.env_steps - self.steps_at_last_update
+            if self.model is not None and len(self.d_env) >= self.config.min_model_data:
+                self._latest.update(self._inner_loop(epoch))
+            count = int(round(self.config.utd_ratio * new_steps)) if len(self.d_env) > 0 else 0
+            self._sac_steps(count, progress)
+        self.steps_at_last_update = self.env_steps
+        self.epochs_done = epoch
+        nan = float("nan")
+        metrics = dict.fromkeys((*_SAC_METRICS, *_MODEL_METRICS, *_PLANNER_METRICS), nan)
+        metrics.update({k: v for k, v in self._latest.items() if k in metrics})
+        steps = self._epoch_sac_steps
+        for name in _SAC_METRICS:
+            if steps and name in self._epoch_sums:
+                metrics[name] = self._epoch_sums[name] / steps
         metrics.update(
             alpha=self.sac.alpha,
-            sac_steps=float(num_steps),
-            real_ratio=real_ratio,
+            sac_steps=float(steps),
+            real_ratio=self.effective_real_ratio(),
             model_reward_r2=self.model_reward_r2,
+            refits=float(self.refits),
             d_env=float(len(self.d_env)),
             d_mpc=float(len(self.d_mpc)),
         )
+        self._epoch_sums = {}
+        self._epoch_sac_steps = 0
         return metrics
+
+    # ---- checkpoints ----------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: networks, optimisers, alpha, model (weights,
@@ -356,19 +437,27 @@ class Agent:
             "counters": {
                 "env_steps": self.env_steps,
                 "steps_at_last_update": self.steps_at_last_update,
+                "steps_at_last_refit": self.steps_at_last_refit,
                 "sac_updates": self.sac_updates,
+                "update_credit": self.update_credit,
+                "epochs_done": self.epochs_done,
                 "planner_max_rows": self.planner.max_rows_per_call,
                 "last_horizon": self.last_horizon,
-                "mpc_rows_per_epoch": list(self.mpc_rows_per_epoch),
+                "mpc_retention": self.mpc_retention.state(),
                 "model_fitted": self.model_fitted,
                 "model_reward_r2": self.model_reward_r2,
+                "refits": self.refits,
+                "latest": dict(self._latest),
             },
+            "acting_plan": self.acting_planner.state(),
             "torch_generator": self.torch_generator.get_state(),
             "numpy_generator": self.rng.bit_generator.state,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output from an agent built with the same dims and config."""
+    def load_state_dict(self, state: dict[str, Any], buffers: bool = True) -> None:
+        """Restore :meth:`state_dict` output from an agent built with the same dims and config.
+        ``buffers=False`` leaves D_ENV and D_MPC empty (a planner or a deployed policy needs only
+        the networks)."""
         if state.get("format") != _STATE_FORMAT:
             raise ValueError(f"unsupported agent state format {state.get('format')!r}")
         for name in ("algo", "obs_dim", "act_dim"):
@@ -382,16 +471,23 @@ class Agent:
         if self.model is not None:
             self.model.load_state_dict(state["model"])
             self.model.load_extra_state(state["model_extra"])
-        self.d_env.load_state_dict(state["d_env"])
-        self.d_mpc.load_state_dict(state["d_mpc"])
+        if buffers:
+            self.d_env.load_state_dict(state["d_env"])
+            self.d_mpc.load_state_dict(state["d_mpc"])
         counters = state["counters"]
         self.env_steps = int(counters["env_steps"])
         self.steps_at_last_update = int(counters["steps_at_last_update"])
+        self.steps_at_last_refit = int(counters["steps_at_last_refit"])
         self.sac_updates = int(counters["sac_updates"])
+        self.update_credit = float(counters["update_credit"])
+        self.epochs_done = int(counters["epochs_done"])
         self.planner.max_rows_per_call = int(counters["planner_max_rows"])
         self.last_horizon = int(counters["last_horizon"])
-        self.mpc_rows_per_epoch = [int(n) for n in counters["mpc_rows_per_epoch"]]
+        self.mpc_retention.load(counters["mpc_retention"])
         self.model_fitted = bool(counters["model_fitted"])
         self.model_reward_r2 = float(counters["model_reward_r2"])
+        self.refits = int(counters["refits"])
+        self._latest = {str(k): float(v) for k, v in counters["latest"].items()}
+        self.acting_planner.load(state["acting_plan"], self.device)
         self.torch_generator.set_state(state["torch_generator"].cpu())
         self.rng.bit_generator.state = state["numpy_generator"]

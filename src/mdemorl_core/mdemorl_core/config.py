@@ -49,6 +49,8 @@ class TrainConfig:
     steps_per_epoch: int = 1000
     eval_every: int = 1
     eval_episodes: int = 5
+    # > 0: also evaluate the acting planner as the controller (progress column eval_mpc_return).
+    eval_planner_episodes: int = 0
     device: str = "cpu"
     max_episode_steps: int | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -333,6 +335,10 @@ def validate_train_config(config: TrainConfig) -> None:
         positive["max_episode_steps"] = config.max_episode_steps
     if config.torch_threads is not None:
         positive["torch_threads"] = config.torch_threads
+    if config.eval_planner_episodes < 0:
+        raise ConfigError(
+            "eval_planner_episodes", f"must be >= 0, got {config.eval_planner_episodes}"
+        )
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(key, f"must be >= 1, got {value}")

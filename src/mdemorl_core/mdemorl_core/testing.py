@@ -23,6 +23,7 @@ SMALL_AGENT: dict[str, Any] = {
     "schedule": {"b_start": 10, "b_end": 10},
     "utd_ratio": 0.05,
     "initial_random_steps": 0,
+    "update_mode": "epoch",
 }
 """Agent overrides that train in well under a second (3-member ensemble, 32-unit networks)."""
 

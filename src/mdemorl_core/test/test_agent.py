@@ -30,6 +30,7 @@ def _config(algo: str) -> AgentConfig:
         schedule=ScheduleConfig(
             h_start=2, h_end=4, b_start=20, b_end=40, ramp_start_epoch=0, ramp_end_epoch=2
         ),
+        update_mode="epoch",
         utd_ratio=0.1,
         initial_random_steps=50,
         min_model_data=50,
@@ -107,14 +108,15 @@ def test_model_reward_r2_is_high_for_a_learnable_reward() -> None:
     assert agent.update(epoch=2)["model_reward_r2"] > 0.5
 
 
-def test_d_mpc_keeps_only_the_last_retained_epochs() -> None:
-    config = dataclasses.replace(_config("mbpo"), mpc_retain_epochs=2)
+def test_d_mpc_keeps_only_the_rows_of_the_retained_env_steps() -> None:
+    config = dataclasses.replace(_config("mbpo"), mpc_retain_steps=120)
     agent = Agent(OBS_DIM, ACT_DIM, config, torch.device("cpu"), seed=0)
     sizes = []
     for epoch in range(1, 4):
         _collect(agent, 60, seed=epoch)
         sizes.append(agent.update(epoch=epoch)["d_mpc"])
-    # Schedule: B x H = 30 x 3 at epoch 1, 40 x 4 from epoch 2 on; only the last two epochs stay.
+    # Schedule: B x H = 30 x 3 at epoch 1, 40 x 4 from epoch 2 on; inner loops every 60 env
+    # steps and a retention of 120 steps: only the rows of the last two inner loops stay.
     assert sizes == [90, 90 + 160, 160 + 160]
 
 

@@ -7,11 +7,17 @@ For each start state x0 (``B`` of them, processed ``chunk_size`` at a time, neve
    trajectory (eqs. 11-12), or open loop ``u_h = clip(μ̃_h + ε_h)`` with ``open_loop``; closed
    loop, μ̃ is rolled out as one extra noise-free particle of the first sampling round (it is
    exactly π's rollout), so steps 1 and 2 share one pass through the model;
-3. roll them ``H`` steps through the model, return ``R = Σ γ^h r_h + γ^H V(x_H)`` (cost ``-R``);
-4. utility weights over the M samples (``elite``: CEM on the ⌈pM⌉ best, ``exp``: MPPI) and
-   g = Σ w_i u_i;
+3. roll them ``H`` steps through the model environment (:class:`ModelEnv`: ensemble, known
+   reward, termination), return ``R = Σ γ^h r_h + γ^H V(x_H)`` (cost ``-R``), where a particle
+   that reached a terminal state earns no reward and no terminal value after it;
+4. utility weights over the candidates (``elite``: CEM on the ⌈pM⌉ best, ``exp``: MPPI) and
+   g = Σ w_i u_i; with ``include_nominal`` μ̃ itself is a candidate, so an elite g is never built
+   only from samples worse than μ̃; fixed sequences given by the caller (e.g. the previous plan,
+   shifted, when the planner acts on the robot) are candidates too;
 5. DMD step μ = (1 - α) μ̃ + α g (eq. 9); ``iterations > 1`` repeats 2-5 around μ;
-6. μ is rolled out open loop from x0; those ``B x H`` model transitions go to D_MPC.
+6. μ is rolled out from x0, open loop (u_h = μ_h), or with ``closed_loop_rollout`` as
+   u_h = π(x_h) + μ_h - μ̃_h along its own model trajectory (the way the samples were scored);
+   those ``B x H`` model transitions (up to a terminal state) go to D_MPC.
 
 Shapes: ``B`` start states, ``b`` start states of one chunk, ``M`` samples, ``H`` horizon, ``O``
 observation and ``A`` action dimension. Actions are in ``[-1, 1]``.
@@ -25,7 +31,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mdemorl_core.types import DynamicsFn, PolicyFn, ValueFn
+from mdemorl_core.models.model_env import ModelEnv
+from mdemorl_core.types import PolicyFn
 
 UTILITIES = ("elite", "exp")
 ELITE_WEIGHTINGS = ("uniform", "softmax")
@@ -46,7 +53,9 @@ class PlannerConfig:
     its mean; ``gamma`` discount of the planning return; ``chunk_size`` start states processed at
     once (memory ~ chunk_size x M rows; 0 = :func:`auto_chunk_size` for the device);
     ``sample_model_noise`` adds the member's Gaussian noise to
-    model states (off: the random elite per step already carries the epistemic uncertainty).
+    model states (off: the random elite per step already carries the epistemic uncertainty);
+    ``include_nominal`` makes μ̃ one of the candidates the utility weighs (closed loop, first
+    iteration); ``closed_loop_rollout`` rolls μ out as ``π(x_h) + μ_h - μ̃_h`` instead of open loop.
     """
 
     num_samples: int = 100
@@ -62,6 +71,8 @@ class PlannerConfig:
     gamma: float = 0.99
     chunk_size: int = 0
     sample_model_noise: bool = False
+    include_nominal: bool = True
+    closed_loop_rollout: bool = False
 
     def __post_init__(self) -> None:
         if self.utility not in UTILITIES:
@@ -85,15 +96,21 @@ class PlannerConfig:
 @dataclass
 class PlanResult:
     """Planner output: actions ``B x H x A`` (μ), returns ``B`` (predicted, of μ),
-    nominal_returns ``B`` (predicted, of the policy's μ̃) and the open-loop model rollout of μ:
-    obs ``B x H x O``, rewards ``B x H``, next_obs ``B x H x O``."""
+    nominal_returns ``B`` (predicted, of the policy's μ̃) and the model rollout of μ:
+    obs ``B x H x O``, rollout_actions ``B x H x A`` (the actions applied in that rollout: μ open
+    loop, π(x) + μ - μ̃ closed loop), rewards ``B x H``, next_obs ``B x H x O``, terminated
+    ``B x H`` (step h ended in a terminal state) and valid ``B x H`` (step h began in a
+    non-terminal state: the rows that are real model transitions)."""
 
     actions: torch.Tensor
     returns: torch.Tensor
     nominal_returns: torch.Tensor
     obs: torch.Tensor
+    rollout_actions: torch.Tensor
     rewards: torch.Tensor
     next_obs: torch.Tensor
+    terminated: torch.Tensor
+    valid: torch.Tensor
 
 
 def normalized_returns(returns: torch.Tensor) -> torch.Tensor:
@@ -136,56 +153,73 @@ def dmd_update(shifted: torch.Tensor, target: torch.Tensor, step: float) -> torc
 
 
 class DMDMPCPlanner:
-    """Batched DMD-MPC; the model, policy and value are passed per call so a test can inject an
-    exact model, the trainer the ensemble and the planner node a snapshot."""
+    """Batched DMD-MPC; the model environment and policy are passed per call so a test can inject
+    an exact model, the trainer the ensemble and the planner node a snapshot."""
 
     def __init__(self, config: PlannerConfig) -> None:
         self.config = config
         self.max_rows_per_call = 0
 
     def _step(
-        self, dynamics: DynamicsFn, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, env: ModelEnv, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.max_rows_per_call = max(self.max_rows_per_call, int(obs.shape[0]))
-        return dynamics(obs, act, generator)
+        return env.step(obs, act, generator)
 
-    def _open_loop(
+    def _rollout_mean(
         self,
         start: torch.Tensor,
-        actions: torch.Tensor,
-        dynamics: DynamicsFn,
-        value: ValueFn,
+        mean: torch.Tensor,
+        nominal: torch.Tensor,
+        env: ModelEnv,
+        policy: PolicyFn,
         generator: torch.Generator,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Roll ``b x H x A`` from ``b x O``: (return b, obs b x H x O, rewards b x H, next b x H x O)."""
-        gamma = self.config.gamma
-        horizon = actions.shape[1]
-        states = [start]
-        rewards = []
+    ) -> PlanResult:
+        """Roll μ (``b x H x A``) from ``b x O`` (open loop, or closed loop around π with the
+        offset μ - μ̃) and return it as a :class:`PlanResult` (nominal_returns left to the caller)."""
+        cfg = self.config
+        horizon = mean.shape[1]
+        states, actions, rewards, terminated, valid = [start], [], [], [], []
+        alive = torch.ones(start.shape[0], dtype=torch.bool, device=start.device)
+        total = torch.zeros(start.shape[0], device=start.device, dtype=start.dtype)
         for h in range(horizon):
-            next_obs, reward = self._step(dynamics, states[-1], actions[:, h], generator)
+            act = mean[:, h]
+            if cfg.closed_loop_rollout:
+                base = policy(states[-1], generator, not cfg.sample_policy)
+                act = (base + mean[:, h] - nominal[:, h]).clamp(-1.0, 1.0)
+            next_obs, reward, done = self._step(env, states[-1], act, generator)
+            total = total + cfg.gamma**h * reward * alive
+            valid.append(alive)
+            terminated.append(done & alive)
+            alive = alive & ~done
             states.append(next_obs)
+            actions.append(act)
             rewards.append(reward)
-        reward_table = torch.stack(rewards, dim=1)
-        discounts = gamma ** torch.arange(horizon, device=start.device, dtype=start.dtype)
-        total = (reward_table * discounts).sum(1) + gamma**horizon * value(states[-1], generator)
+        total = total + cfg.gamma**horizon * env.terminal_value(states[-1], generator) * alive
         all_states = torch.stack(states, dim=1)
-        return total, all_states[:, :-1], reward_table, all_states[:, 1:]
+        return PlanResult(
+            actions=mean,
+            returns=total,
+            nominal_returns=total,
+            obs=all_states[:, :-1],
+            rollout_actions=torch.stack(actions, dim=1),
+            rewards=torch.stack(rewards, dim=1),
+            next_obs=all_states[:, 1:],
+            terminated=torch.stack(terminated, dim=1),
+            valid=torch.stack(valid, dim=1),
+        )
 
     def _nominal(
         self,
         start: torch.Tensor,
         horizon: int,
-        dynamics: DynamicsFn,
+        env: ModelEnv,
         policy: PolicyFn,
-        value: ValueFn,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Shift model (eq. 10): μ̃_h = π(x̄_h), x̄_{h+1} = f(x̄_h, μ̃_h), i.e. the noise-free
         particle of :meth:`_sample` alone. Returns (μ̃ ``b x H x A``, its predicted return ``b``)."""
-        actions, returns = self._sample(
-            start, horizon, None, None, dynamics, policy, value, generator, 0, True
-        )
+        actions, returns = self._sample(start, horizon, None, None, env, policy, generator, 0, True)
         return actions[:, 0], returns[:, 0]
 
     def _sample(
@@ -194,31 +228,35 @@ class DMDMPCPlanner:
         horizon: int,
         center: torch.Tensor | None,
         offset: torch.Tensor | None,
-        dynamics: DynamicsFn,
+        env: ModelEnv,
         policy: PolicyFn,
-        value: ValueFn,
         generator: torch.Generator,
         num_samples: int | None = None,
         nominal_particle: bool = False,
+        fixed: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampled sequences per start state: (actions ``b x M' x H x A``, returns ``b x M'``).
 
         Open loop: u = μ̃_h + ε around ``center`` (``b x H x A``). Closed loop: u = π(x) +
         offset_h + ε (``offset`` = μ - μ̃ on later iterations, None = 0). ``num_samples`` noisy
         particles (None: the configured M). With ``nominal_particle`` (closed loop, no offset)
-        each start state gets one more particle, last, with ε = 0: it is the shift rollout μ̃
-        itself, so the nominal sequence costs no rollout of its own (M' = M + 1; otherwise M).
+        each start state gets one more particle with ε = 0: it is the shift rollout μ̃ itself, so
+        the nominal sequence costs no rollout of its own. ``fixed`` (``b x F x H x A``) appends F
+        particles that apply exactly those actions. Order: noisy, nominal, fixed
+        (M' = M + [nominal] + F). Returns count only rewards before a particle's terminal state.
         """
         cfg = self.config
         b = start.shape[0]
         noisy = cfg.num_samples if num_samples is None else num_samples
-        m = noisy + int(nominal_particle)
+        num_fixed = 0 if fixed is None else fixed.shape[1]
+        m = noisy + int(nominal_particle) + num_fixed
         obs = start.unsqueeze(1).expand(b, m, start.shape[1]).reshape(b * m, -1)
         total = torch.zeros(b * m, device=start.device, dtype=start.dtype)
+        alive = torch.ones(b * m, dtype=torch.bool, device=start.device)
         actions = []
         for h in range(horizon):
             if center is not None and cfg.open_loop:
-                base = center[:, h].unsqueeze(1)
+                base = center[:, h].unsqueeze(1).expand(b, m, center.shape[-1])
             else:
                 base = policy(obs, generator, not cfg.sample_policy).view(b, m, -1)
                 if offset is not None:
@@ -229,13 +267,16 @@ class DMDMPCPlanner:
                 device=start.device,
                 dtype=start.dtype,
             )
-            if nominal_particle:
-                noise = F.pad(noise, (0, 0, 0, 1))
-            act = (base + noise).clamp(-1.0, 1.0).reshape(b * m, -1)
+            noise = F.pad(noise, (0, 0, 0, m - noisy))
+            act = (base + noise).clamp(-1.0, 1.0)
+            if fixed is not None:
+                act = torch.cat([act[:, : m - num_fixed], fixed[:, :, h]], dim=1)
+            act = act.reshape(b * m, -1)
             actions.append(act)
-            obs, reward = self._step(dynamics, obs, act, generator)
-            total = total + cfg.gamma**h * reward
-        total = total + cfg.gamma**horizon * value(obs, generator)
+            obs, reward, done = self._step(env, obs, act, generator)
+            total = total + cfg.gamma**h * reward * alive
+            alive = alive & ~done
+        total = total + cfg.gamma**horizon * env.terminal_value(obs, generator) * alive
         return torch.stack(actions, dim=1).view(b, m, horizon, -1), total.view(b, m)
 
     def _weights(self, returns: torch.Tensor) -> torch.Tensor:
@@ -248,52 +289,72 @@ class DMDMPCPlanner:
         self,
         start: torch.Tensor,
         horizon: int,
-        dynamics: DynamicsFn,
+        env: ModelEnv,
         policy: PolicyFn,
-        value: ValueFn,
         generator: torch.Generator,
+        fixed: torch.Tensor | None,
     ) -> PlanResult:
-        rollout = (dynamics, policy, value, generator)
-        if self.config.open_loop:
+        cfg = self.config
+        rollout = (env, policy, generator)
+        if cfg.open_loop:
             nominal, nominal_return = self._nominal(start, horizon, *rollout)
-            actions, returns = self._sample(start, horizon, nominal, None, *rollout)
+            actions, returns = self._sample(start, horizon, nominal, None, *rollout, fixed=fixed)
         else:
             actions, returns = self._sample(
-                start, horizon, None, None, *rollout, nominal_particle=True
+                start, horizon, None, None, *rollout, nominal_particle=True, fixed=fixed
             )
-            nominal, nominal_return = actions[:, -1], returns[:, -1]
-            actions, returns = actions[:, :-1], returns[:, :-1]
+            index = cfg.num_samples
+            nominal, nominal_return = actions[:, index], returns[:, index]
+            if not cfg.include_nominal:
+                keep = [i for i in range(actions.shape[1]) if i != index]
+                actions, returns = actions[:, keep], returns[:, keep]
         mean = nominal
-        for iteration in range(self.config.iterations):
+        for iteration in range(cfg.iterations):
             if iteration > 0:
                 actions, returns = self._sample(start, horizon, mean, mean - nominal, *rollout)
             weights = self._weights(returns)
             target = torch.einsum("bm,bmha->bha", weights, actions)
-            mean = dmd_update(mean, target, self.config.dmd_step).clamp(-1.0, 1.0)
-        total, obs, rewards, next_obs = self._open_loop(start, mean, dynamics, value, generator)
-        return PlanResult(mean, total, nominal_return, obs, rewards, next_obs)
+            mean = dmd_update(mean, target, cfg.dmd_step).clamp(-1.0, 1.0)
+        result = self._rollout_mean(start, mean, nominal, *rollout)
+        result.nominal_returns = nominal_return
+        return result
 
     @torch.no_grad()
     def plan(
         self,
         start_obs: torch.Tensor,
         horizon: int,
-        dynamics: DynamicsFn,
+        env: ModelEnv,
         policy: PolicyFn,
-        value: ValueFn,
         generator: torch.Generator,
+        fixed: torch.Tensor | None = None,
     ) -> PlanResult:
-        """Plan from ``B x O`` start states (B >= 1) over ``horizon`` steps; see the module doc."""
+        """Plan from ``B x O`` start states (B >= 1) over ``horizon`` steps; see the module doc.
+
+        ``fixed`` (``B x F x H x A``, optional): extra candidate sequences per start state."""
         if start_obs.ndim != 2 or start_obs.shape[0] < 1:
             raise ValueError(f"start_obs must be [B>=1, O], got {tuple(start_obs.shape)}")
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if fixed is not None and (
+            fixed.ndim != 4 or fixed.shape[0] != start_obs.shape[0] or fixed.shape[2] != horizon
+        ):
+            raise ValueError(
+                f"fixed must be [B={start_obs.shape[0]}, F, H={horizon}, A], got {tuple(fixed.shape)}"
+            )
         chunk_size = self.config.chunk_size or auto_chunk_size(
             start_obs.device, self.config.num_samples
         )
+        fixed_chunks = (
+            [None] * math.ceil(start_obs.shape[0] / chunk_size)
+            if fixed is None
+            else list(torch.split(fixed, chunk_size))
+        )
         chunks = [
-            self._plan_chunk(chunk, horizon, dynamics, policy, value, generator)
-            for chunk in torch.split(start_obs, chunk_size)
+            self._plan_chunk(chunk, horizon, env, policy, generator, fixed_chunk)
+            for chunk, fixed_chunk in zip(
+                torch.split(start_obs, chunk_size), fixed_chunks, strict=True
+            )
         ]
         if len(chunks) == 1:
             return chunks[0]
@@ -328,18 +389,23 @@ def auto_chunk_size(device: torch.device, num_samples: int) -> int:
 def rollout_policy(
     start_obs: torch.Tensor,
     horizon: int,
-    dynamics: DynamicsFn,
+    env: ModelEnv,
     policy: PolicyFn,
     generator: torch.Generator,
     deterministic: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """MBPO-style model rollouts of the policy from ``B x O`` start states:
-    (obs ``B x H x O``, act ``B x H x A``, rewards ``B x H``, next_obs ``B x H x O``)."""
+) -> tuple[torch.Tensor, ...]:
+    """MBPO-style model rollouts of the policy from ``B x O`` start states: (obs ``B x H x O``,
+    act ``B x H x A``, rewards ``B x H``, next_obs ``B x H x O``, terminated ``B x H``, valid
+    ``B x H``); a rollout stops contributing rows after it reached a terminal state."""
     obs = start_obs
-    states, actions, rewards = [obs], [], []
+    alive = torch.ones(start_obs.shape[0], dtype=torch.bool, device=start_obs.device)
+    states, actions, rewards, terminated, valid = [obs], [], [], [], []
     for _ in range(horizon):
         act = policy(obs, generator, deterministic)
-        obs, reward = dynamics(obs, act, generator)
+        obs, reward, done = env.step(obs, act, generator)
+        valid.append(alive)
+        terminated.append(done & alive)
+        alive = alive & ~done
         states.append(obs)
         actions.append(act)
         rewards.append(reward)
@@ -349,4 +415,6 @@ def rollout_policy(
         torch.stack(actions, dim=1),
         torch.stack(rewards, dim=1),
         all_states[:, 1:],
+        torch.stack(terminated, dim=1),
+        torch.stack(valid, dim=1),
     )

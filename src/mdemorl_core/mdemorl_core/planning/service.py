@@ -1,8 +1,9 @@
 """One-state DMD-MPC planning from a trained agent: what the planner node serves over ROS.
 
 The inner loop plans for 10 000 start states at once; a robot asks for one. Both go through
-:meth:`DMDMPCPlanner.plan` with the same model, policy and critic, so a plan served here is what the
-inner loop would have produced for that state.
+:meth:`Agent.plan` — the same model environment (ensemble, known task reward, termination, the
+critic's value, zero until SAC has trained), policy and planner settings — so a plan served here
+is what the inner loop would have produced for that state.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from mdemorl_core.agent import Agent, planner_config_for
-from mdemorl_core.planning.dmd_mpc import DMDMPCPlanner
+from mdemorl_core.agent import Agent
 from mdemorl_core.training.checkpoint import has_checkpoint, load_checkpoint
 from mdemorl_core.training.loop import resolve_device
 from mdemorl_core.training.run_dir import RunPaths, read_run_config
@@ -58,7 +57,8 @@ class PlanningService:
 
     @classmethod
     def from_run(cls, run_dir: Path | str, default_horizon: int = 10) -> PlanningService:
-        """Load the latest checkpoint of a training run (``mdemorl train`` or the trainer node)."""
+        """Load the latest checkpoint of a training run (``mdemorl train`` or the trainer node):
+        the networks and counters only, not the replay buffers."""
         paths = RunPaths(Path(run_dir))
         if not has_checkpoint(paths.checkpoint_dir):
             raise PlanningUnavailable(f"no checkpoint in {paths.checkpoint_dir} yet")
@@ -72,7 +72,7 @@ class PlanningService:
             resolve_device(config.device),
             config.seed,
         )
-        agent.load_state_dict(agent_state)
+        agent.load_state_dict(agent_state, buffers=False)
         return cls(agent, version=int(state["epoch"]), default_horizon=default_horizon)
 
     def plan(
@@ -98,26 +98,16 @@ class PlanningService:
             raise ValueError(f"num_samples must be in [0, {MAX_SAMPLES}], got {num_samples}")
         if not (elite_fraction == 0.0 or 0.0 < elite_fraction <= 1.0) or math.isnan(elite_fraction):
             raise ValueError(f"elite_fraction must be in (0, 1] (0: default), got {elite_fraction}")
-        agent = self.agent
-        assert agent.model is not None
-        model = agent.model
-        config = planner_config_for(agent.config.algo, agent.config.planner)
-        planner = DMDMPCPlanner(
+        config = self.agent.config.planner
+        start = time.perf_counter()
+        result = self.agent.plan(
+            obs,
+            horizon,
             dataclasses.replace(
                 config,
                 num_samples=num_samples or config.num_samples,
                 elite_fraction=elite_fraction or config.elite_fraction,
-            )
-        )
-        noise = config.sample_model_noise
-        start = time.perf_counter()
-        result = planner.plan(
-            torch.as_tensor(obs, device=agent.device).unsqueeze(0),
-            horizon,
-            lambda o, a, g: model.step(o, a, g, sample_noise=noise),
-            agent.actor.policy_action,
-            agent.sac.soft_value,
-            agent.torch_generator,
+            ),
         )
         seconds = time.perf_counter() - start
         return Plan(

@@ -45,12 +45,16 @@ def run_episode(
     policy: Callable[[np.ndarray], np.ndarray],
     seed: int | None,
     max_steps: int | None = None,
+    on_reset: Callable[[], None] | None = None,
 ) -> float:
     """Return of one episode: `policy` maps an observation [O] to an action [A] in [-1, 1].
 
     Ends when the env terminates or truncates (its TimeLimit), or after `max_steps` if given.
+    `on_reset` is called after the reset (a stateful controller starts afresh).
     """
     obs, _ = env.reset(seed=seed)
+    if on_reset is not None:
+        on_reset()
     total = 0.0
     steps = 0
     while True:
@@ -67,12 +71,14 @@ def evaluate(
     run_seed: int,
     episodes: int,
     max_steps: int | None = None,
+    on_reset: Callable[[], None] | None = None,
 ) -> EvalResult:
     """Run `episodes` episodes of `policy` on the fixed evaluation start states of `run_seed`."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     returns = tuple(
-        run_episode(env, policy, eval_seed(run_seed, i), max_steps) for i in range(episodes)
+        run_episode(env, policy, eval_seed(run_seed, i), max_steps, on_reset)
+        for i in range(episodes)
     )
     return EvalResult(returns)
 

@@ -1,9 +1,11 @@
 """The training loop of Algorithm 1, shared by all algorithms (mdemorl, mbpo, mopac, sac).
 
 Per epoch: a fresh episode, `steps_per_epoch` env steps acting with the agent (each transition
-fed to `agent.observe`; an episode still running when the epoch ends is cut), `agent.update`
-(model, schedules, inner loop, SAC steps), deterministic evaluation, a progress row, TensorBoard
-scalars and an atomic checkpoint. Because every epoch starts a new episode and the checkpoint
+fed to `agent.observe`, then `agent.after_env_step` runs whatever the interleaved schedule has due;
+an episode still running when the epoch ends is cut), `agent.update` (in the `epoch` update mode
+the model, schedules, inner loop and SAC steps), deterministic evaluation of the actor (and, with
+`eval_planner_episodes`, of the planner as the controller), a progress row, TensorBoard scalars and
+an atomic checkpoint. Because every epoch starts a new episode and the checkpoint
 holds the agent's state plus every RNG state, `resume=True` continues a killed run exactly.
 """
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
 from mdemorl_core.agent import Agent, AgentConfig
+from mdemorl_core.agents.model_data import ActingPlanner
 from mdemorl_core.config import ConfigError, TrainConfig, config_to_dict
 from mdemorl_core.envs_util import get_rng_state, make_env, set_rng_state, space_dims
 from mdemorl_core.training.checkpoint import load_checkpoint, save_checkpoint
@@ -56,6 +59,10 @@ class TrainableAgent(Protocol):
     def observe(
         self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray, terminated: bool
     ) -> None: ...
+
+    def after_env_step(self) -> dict[str, float]: ...
+
+    def start_episode(self) -> None: ...
 
     def update(
         self, epoch: int, progress: Callable[[int, int], None] | None = None
@@ -119,12 +126,14 @@ def collect_epoch(
     a time-limit end is bootstrapped. An episode still running after the last step is cut.
     """
     obs, _ = env.reset()
+    agent.start_episode()
     finished: list[float] = []
     episode_return = 0.0
     for step in range(steps):
         action = agent.act(obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         agent.observe(obs, action, float(reward), next_obs, bool(terminated))
+        agent.after_env_step()
         episode_return += float(reward)
         obs = next_obs
         if terminated or truncated:
@@ -132,6 +141,7 @@ def collect_epoch(
             episode_return = 0.0
             if step + 1 < steps:
                 obs, _ = env.reset()
+                agent.start_episode()
         if on_step is not None:
             on_step()
     return finished
@@ -152,6 +162,28 @@ def evaluate_agent(
         return agent.act(obs, deterministic=True)
 
     return evaluate(env, policy, config.seed, episodes, _eval_step_cap(config, env))
+
+
+def evaluate_planner(
+    agent: Agent, env: gym.Env[np.ndarray, np.ndarray], config: TrainConfig, episodes: int
+) -> EvalResult:
+    """The acting planner as the controller (what ``mode:=mpc`` deploys), on the same fixed
+    evaluation start states. It plans with its own generator (seeded from the run's seed and the
+    agent's env steps) so that evaluating does not change the training run's random stream."""
+    generator = torch.Generator(device=agent.device).manual_seed(config.seed + agent.env_steps)
+    planner = ActingPlanner(
+        lambda obs, horizon, fixed: agent.planner.plan(
+            obs, horizon, agent.model_env(), agent.actor.policy_action, generator, fixed
+        ),
+        agent.config.act_horizon,
+    )
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        obs_tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=agent.device)
+        with torch.no_grad():
+            return planner.act(obs_tensor.unsqueeze(0)).cpu().numpy().astype(np.float32)
+
+    return evaluate(env, policy, config.seed, episodes, _eval_step_cap(config, env), planner.reset)
 
 
 class _EpochBar:
@@ -290,11 +322,16 @@ def _run_epoch(
         raise KeyError(f"agent.update returned no {missing}")
     evaluated = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
     result = evaluate_agent(agent, eval_env, config, config.eval_episodes) if evaluated else None
+    planner_result = None
+    wants_planner = evaluated and config.eval_planner_episodes > 0
+    if wants_planner and isinstance(agent, Agent) and agent.model_fitted:
+        planner_result = evaluate_planner(agent, eval_env, config, config.eval_planner_episodes)
     row: dict[str, float | int] = {
         "epoch": epoch + 1,
         "env_steps": (epoch + 1) * config.steps_per_epoch,
         "eval_return": result.mean if result else math.nan,
         "eval_return_std": result.std if result else math.nan,
+        "eval_mpc_return": planner_result.mean if planner_result else math.nan,
         "train_return": float(np.mean(returns)) if returns else math.nan,
         "train_episodes": len(returns),
     }

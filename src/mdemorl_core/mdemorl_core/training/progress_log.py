@@ -29,6 +29,7 @@ COLUMNS = (
     "env_steps",
     "eval_return",
     "eval_return_std",
+    "eval_mpc_return",
     "train_return",
     "train_episodes",
     *AGENT_METRICS,
