@@ -7,7 +7,7 @@ export ROS_LOG_DIR ?= $(CURDIR)/log/ros
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export MPLBACKEND ?= Agg
 
-.PHONY: help setup build test lint typecheck pytest demo bench bench-full clean
+.PHONY: help setup build test lint typecheck pytest demo bench bench-full study clean
 
 help:
 	@echo "make setup   - bootstrap .venv (ROS 2 wheels, torch, sims) and colcon build (idempotent)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test    - ruff, mypy (mdemorl_core) and pytest over all packages"
 	@echo "make bench   - speed benchmarks + reduced sample-efficiency study -> BENCHMARKS.md (~30 min)"
 	@echo "make bench-full - full sample-efficiency and elite-fraction study (< 2 h here)"
+	@echo "make study STUDY_ARGS='--tasks Leg2R-v0 --max-minutes 100' - the resumable issue-10 study"
 
 setup:
 	@bash tools/bootstrap.sh
@@ -40,6 +41,10 @@ bench: setup
 
 bench-full: setup
 	@$(WS) python bench/run_all.py --full --threads 1
+
+# Runs what is missing of the selection, then aggregates bench/results/study.json.
+study: setup
+	@$(WS) python bench/study.py $(STUDY_ARGS)
 
 clean:
 	rm -rf build install log

@@ -1,11 +1,12 @@
-"""Learning-study machinery shared by sample_efficiency.py and elite_fraction.py.
+"""Learning-study machinery shared by sample_efficiency.py, elite_fraction.py and study.py.
 
 A study is a list of jobs (algorithm x seed x config overrides), each a full training run:
 this project's algorithms run through `mdemorl_core.training.loop.train` (the loop behind
 `mdemorl train`), stable-baselines3 SAC through its own `learn()` with matched settings and the
 SAME evaluation protocol (H2's `evaluate`: deterministic actions, the run's fixed evaluation start
 states, the same episode count, an eval env seeded like the loop's). Jobs run in a pool of worker
-processes with one torch thread each (two workers on the 2-core machine).
+processes with one torch thread each (two workers on the 2-core machine). The metrics of the
+multi-task study (steps to a threshold, normalised AUC, seed-bootstrap intervals) live here too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,24 +62,32 @@ class Job:
     agent_overrides: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     device: str = "cpu"
+    # TrainConfig fields besides the budget's (e.g. eval_planner_episodes).
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    # None: one checkpoint at the end of the run (a study that never resumes needs no more).
+    checkpoint_every: int | None = None
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """Per-epoch evaluation returns of one run and its wall time (seconds)."""
+    """Per-epoch evaluation returns of one run and its wall time (seconds).
+
+    ``eval_std``, ``train_returns`` (mean return of the training episodes that ended in the epoch,
+    NaN when none did) and ``train_episodes`` are per epoch too; SB3 runs fill them, this
+    project's runs keep them in the run's progress.csv."""
 
     group: str
     algo: str
     seed: int
     returns: list[float]
     wall_seconds: float
+    eval_std: list[float] = field(default_factory=list)
+    train_returns: list[float] = field(default_factory=list)
+    train_episodes: list[int] = field(default_factory=list)
 
 
-def _train_ours(job: Job) -> RunResult:
-    from mdemorl_core.config import build_train_config
-    from mdemorl_core.training.loop import train
-    from mdemorl_core.training.progress_log import read_progress_column
-
+def train_document(job: Job) -> dict[str, Any]:
+    """The `mdemorl train` config mapping of one of this project's runs (budget + overrides)."""
     budget = job.budget
     agent: dict[str, Any] = {
         "utd_ratio": budget.utd_ratio,
@@ -94,10 +104,19 @@ def _train_ours(job: Job) -> RunResult:
         "max_episode_steps": budget.max_episode_steps,
         "torch_threads": job.threads,
         "device": job.device,
-        "checkpoint_every": budget.epochs,
+        "checkpoint_every": job.checkpoint_every or budget.epochs,
+        **job.train_overrides,
         "agent": agent,
     }
-    config = build_train_config(document)
+    return document
+
+
+def _train_ours(job: Job) -> RunResult:
+    from mdemorl_core.config import build_train_config
+    from mdemorl_core.training.loop import train
+    from mdemorl_core.training.progress_log import read_progress_column
+
+    config = build_train_config(train_document(job))
     start = time.perf_counter()
     train(config, job.run_dir, show_progress=False)
     wall = time.perf_counter() - start
@@ -105,16 +124,35 @@ def _train_ours(job: Job) -> RunResult:
     return RunResult(job.group, job.algo, job.seed, returns, wall)
 
 
-def _train_sb3(job: Job) -> RunResult:
+def sb3_update_schedule(job: Job) -> tuple[int, int]:
+    """(train_freq in env steps, gradient steps per train call) of an SB3 job.
+
+    With ``agent_overrides`` ``update_mode: interleaved`` (our loop's key) SB3 trains every
+    ``train_every`` env steps (default 1) with utd x train_every gradient steps; otherwise at the
+    end of each epoch with utd x steps_per_epoch of them (our epoch mode)."""
+    budget = job.budget
+    if job.agent_overrides.get("update_mode") == "interleaved":
+        every = int(job.agent_overrides.get("train_every", 1))
+    else:
+        every = budget.steps_per_epoch
+    if every < 1:
+        raise ValueError(f"train_every must be >= 1, got {every}")
+    return every, max(int(round(budget.utd_ratio * every)), 1)
+
+
+def train_sb3(job: Job, keep_going: Callable[[float], bool] | None = None) -> RunResult | None:
     """stable-baselines3 SAC with our sizes and update schedule, evaluated by our protocol.
 
     Matching: 2 x 256 networks, batch 256, lr 3e-4, gamma 0.99, tau 0.005, automatic entropy
     (target -|A|), uniform random actions for the first `initial_random_steps` steps, and the
-    same update-to-data ratio applied the same way as our loop does it: gradient steps happen at
-    the end of each epoch's `steps_per_epoch` env steps (train_freq = one epoch,
-    gradient_steps = utd x steps_per_epoch). SB3 trains only once num_timesteps exceeds
-    learning_starts, hence learning_starts = initial_random_steps - 1 (our agent trains at the end
-    of the first epoch too).
+    same update-to-data ratio applied the same way as our loop does it (`sb3_update_schedule`:
+    by default gradient steps at the end of each epoch's `steps_per_epoch` env steps). SB3
+    trains only once num_timesteps exceeds learning_starts, hence learning_starts =
+    initial_random_steps - 1 (our agent trains at the end of the first epoch too).
+    Training-episode returns come from the Monitor wrapper SB3 puts around the env (episodes run
+    across epoch boundaries here, unlike in our loop, which cuts them).
+    `keep_going(seconds of the last epoch)` is asked after each epoch; False abandons the run
+    (returns None: SB3 runs are not resumable and simply start again).
     """
     import torch
     from stable_baselines3 import SAC as SB3SAC
@@ -127,7 +165,7 @@ def _train_sb3(job: Job) -> RunResult:
     torch.manual_seed(job.seed)
     train_env = make_env(budget.env_id, job.seed, budget.max_episode_steps)
     eval_env = make_env(budget.env_id, job.seed + 1, budget.max_episode_steps)
-    gradient_steps = int(round(budget.utd_ratio * budget.steps_per_epoch))
+    train_freq, gradient_steps = sb3_update_schedule(job)
     model = SB3SAC(
         "MlpPolicy",
         train_env,
@@ -137,8 +175,8 @@ def _train_sb3(job: Job) -> RunResult:
         batch_size=256,
         tau=0.005,
         gamma=0.99,
-        train_freq=(budget.steps_per_epoch, "step"),
-        gradient_steps=max(gradient_steps, 1),
+        train_freq=(train_freq, "step"),
+        gradient_steps=gradient_steps,
         policy_kwargs={"net_arch": [256, 256]},
         seed=job.seed,
         device="cpu",
@@ -152,24 +190,44 @@ def _train_sb3(job: Job) -> RunResult:
         action, _ = model.predict(obs, deterministic=True)
         return np.asarray(action, dtype=np.float32)
 
-    returns = []
+    returns: list[float] = []
+    stds: list[float] = []
+    train_returns: list[float] = []
+    train_episodes: list[int] = []
+    episodes_seen = 0
     start = time.perf_counter()
     try:
-        for _ in range(budget.epochs):
+        for epoch in range(budget.epochs):
+            epoch_start = time.perf_counter()
             model.learn(total_timesteps=budget.steps_per_epoch, reset_num_timesteps=False)
             result = evaluate(eval_env, policy, job.seed, budget.eval_episodes, step_cap)
             returns.append(result.mean)
+            stds.append(result.std)
+            finished = list(model.get_env().env_method("get_episode_rewards")[0])
+            new = finished[episodes_seen:]
+            episodes_seen = len(finished)
+            train_returns.append(float(np.mean(new)) if new else math.nan)
+            train_episodes.append(len(new))
+            last = epoch + 1 == budget.epochs
+            seconds = time.perf_counter() - epoch_start
+            if keep_going is not None and not last and not keep_going(seconds):
+                return None
     finally:
         train_env.close()
         eval_env.close()
-    return RunResult(job.group, job.algo, job.seed, returns, time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    return RunResult(
+        job.group, job.algo, job.seed, returns, wall, stds, train_returns, train_episodes
+    )
 
 
 def run_job(job: Job) -> RunResult:
     """Runs one job in the calling process."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
     if job.algo == "sb3_sac":
-        return _train_sb3(job)
+        result = train_sb3(job)
+        assert result is not None  # only a keep_going callback abandons a run
+        return result
     return _train_ours(job)
 
 
@@ -225,6 +283,85 @@ def summarise(results: list[RunResult], threshold: float | None) -> dict[str, An
         "wall_seconds": float(np.mean([result.wall_seconds for result in results])),
         "wall_seconds_total": float(np.sum([result.wall_seconds for result in results])),
     }
+
+
+def steps_to_threshold(
+    steps: Sequence[int], curve: Sequence[float], threshold: float
+) -> int | None:
+    """Env steps of the first evaluation whose return is >= threshold; None if never."""
+    for step, value in zip(steps, curve, strict=True):
+        if not math.isnan(value) and value >= threshold:
+            return int(step)
+    return None
+
+
+def normalised_auc(steps: Sequence[int], curve: Sequence[float], budget_steps: int) -> float:
+    """Area under the evaluation curve over [0, budget_steps] divided by budget_steps.
+
+    Each evaluation's return stands for the env steps since the previous one (a right Riemann
+    sum: with one evaluation per epoch it is the mean of the curve), so the value is in return
+    units: the return the deployed policy scored on average over the budget. NaN evaluations
+    (epochs not evaluated) extend the next evaluation's interval backwards.
+    """
+    if budget_steps < 1:
+        raise ValueError(f"budget_steps must be >= 1, got {budget_steps}")
+    area = 0.0
+    previous = 0
+    for step, value in zip(steps, curve, strict=True):
+        if step > budget_steps:
+            break
+        if math.isnan(value):
+            continue
+        area += value * (step - previous)
+        previous = step
+    if previous != budget_steps:
+        raise ValueError(f"the curve's last evaluation is at {previous}, not at {budget_steps}")
+    return area / budget_steps
+
+
+def weighted_train_return(returns: Sequence[float], episodes: Sequence[int]) -> float:
+    """Mean training-episode return over a run: per-epoch means weighted by their episode counts
+    (NaN when no training episode ended)."""
+    total = sum(r * n for r, n in zip(returns, episodes, strict=True) if n > 0)
+    count = sum(n for n in episodes if n > 0)
+    return total / count if count else math.nan
+
+
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one per seed); fixed RNG seed."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    means = data[rng.integers(0, data.size, (BOOTSTRAP_RESAMPLES, data.size))].mean(axis=1)
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_ratio_ci(
+    numerator: Sequence[float], denominator: Sequence[float], level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(numerator) / mean(denominator), the two samples
+    (seeds of two arms) resampled independently; fixed RNG seed."""
+    top = np.asarray(numerator, dtype=np.float64)
+    bottom = np.asarray(denominator, dtype=np.float64)
+    if top.size == 0 or bottom.size == 0:
+        raise ValueError("bootstrap_ratio_ci needs at least one value on each side")
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    top_means = top[rng.integers(0, top.size, (BOOTSTRAP_RESAMPLES, top.size))].mean(axis=1)
+    bottom_means = bottom[rng.integers(0, bottom.size, (BOOTSTRAP_RESAMPLES, bottom.size))].mean(
+        axis=1
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = top_means / bottom_means
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(ratios, [tail, 100.0 - tail])
+    return float(low), float(high)
 
 
 def group_results(results: list[RunResult]) -> dict[str, list[RunResult]]:

@@ -1,6 +1,9 @@
 """Regenerates BENCHMARKS.md from the latest bench/results/*.json.
 
-    python bench/report.py [--results-dir DIR] [--output BENCHMARKS.md]
+    python bench/report.py [--results-dir DIR] [--output BENCHMARKS.md] [--run-root runs/study]
+
+When DIR holds the study's result files (DIR/study_runs, written by bench/study.py), study.json
+and its per-task PNGs are first aggregated from them (bench/_study_report.py).
 
 Each benchmark has a renderer that turns its JSON into a markdown table with the issue's target
 next to the measured value; results from `--quick` smoke runs are listed but marked as such
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import DEFAULT_RESULTS_DIR, REPO_ROOT
+from _study_report import render_study, write_report
+from study import DEFAULT_STUDY
 
 Document = dict[str, Any]
 
@@ -312,6 +317,7 @@ def render_generic(document: Document) -> str:
 
 
 RENDERERS: dict[str, tuple[str, Callable[[Document], str]]] = {
+    "study": ("Sample-efficiency study (issue 10: tasks x arms x seeds)", render_study),
     "sample_efficiency": ("Sample efficiency", render_sample_efficiency),
     "elite_fraction": ("Elite-fraction ablation", render_elite_fraction),
     "inner_loop": ("DMD-MPC inner-loop throughput", render_inner_loop),
@@ -354,7 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--run-root", type=Path, default=REPO_ROOT / "runs" / "study", help="study run dirs"
+    )
     args = parser.parse_args(argv)
+    if (args.results_dir / DEFAULT_STUDY.results_subdir).is_dir():
+        write_report(DEFAULT_STUDY, args.results_dir, args.run_root)
     text = render(load_results(args.results_dir))
     args.output.write_text(text)
     print(f"wrote {args.output}")
