@@ -1,11 +1,14 @@
-"""Train a policy on the 2R leg with M-DeMoRL: the whole graph of DESIGN.md §3.
+"""Train a policy on the robot with M-DeMoRL: the whole graph of DESIGN.md §3.
 
-    ros2 launch stochlite_bringup train.launch.py [robot:=sim|hardware] [epochs:=10] ...
+    ros2 launch stochlite_bringup train.launch.py [backend:=sim|hardware] [epochs:=10] ...
     launch_runner stochlite_bringup train.launch.py ...        (machines without ros2 launch)
 
-robot:=sim runs the MuJoCo leg in real time (sim_robot_node); robot:=hardware runs the CAN motor
-driver and the IMU instead: the controller, trainer and planner cannot tell the difference.
-The trainer ends the launch when its last epoch is done.
+backend:=sim runs the MuJoCo leg in real time (sim_robot_node); backend:=hardware runs the CAN
+motor driver and the IMU instead: the controller, trainer and planner cannot tell the difference.
+protocol:=episodic (default) acts one epoch with policy version v, holds the safe pose while the
+trainer updates, then acts with v+1; protocol:=async acts and learns at once. mode:=mpc drives the
+leg with the planner node's DMD-MPC plans (started only then). The trainer ends the launch when
+its last epoch is done. Each robot has its own config files (config/trainer_<robot>.yaml).
 """
 
 import os
@@ -14,112 +17,132 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import EqualsSubstitution, LaunchConfiguration
 from launch_ros.actions import Node
 
 
 def generate_launch_description():
     driver_config = os.path.join(get_package_share_directory("leg2r_driver"), "config")
     bringup_config = os.path.join(get_package_share_directory("stochlite_bringup"), "config")
-    run_dir = LaunchConfiguration("run_dir")
-    sim = LaunchConfiguration("sim")
-    hardware = LaunchConfiguration("hardware")
-    realtime = {"realtime_priority": LaunchConfiguration("realtime_priority")}
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                "run_dir",
-                default_value="runs/ros_train",
-                description="run directory: checkpoints, progress.csv, bag",
-            ),
-            DeclareLaunchArgument(
-                "algo", default_value="mdemorl", choices=["mdemorl", "mbpo", "mopac", "sac"]
-            ),
-            DeclareLaunchArgument("epochs", default_value="10"),
-            DeclareLaunchArgument("steps_per_epoch", default_value="1000"),
-            DeclareLaunchArgument("resume", default_value="false", choices=["true", "false"]),
-            DeclareLaunchArgument(
-                "sim",
-                default_value="true",
-                choices=["true", "false"],
-                description="true: simulated leg; false: use hardware:=true",
-            ),
-            DeclareLaunchArgument(
-                "hardware",
-                default_value="false",
-                choices=["true", "false"],
-                description="run the CAN motor driver and the IMU",
-            ),
-            DeclareLaunchArgument(
-                "trainer_config",
-                default_value=os.path.join(bringup_config, "trainer_leg2r.yaml"),
-                description="mdemorl train config YAML",
-            ),
-            DeclareLaunchArgument(
-                "realtime_priority",
-                default_value="10",
-                description="SCHED_FIFO priority of the 500 Hz loops (0: off; without the "
-                "privilege the nodes log the refusal and run normally)",
-            ),
-            DeclareLaunchArgument(
-                "trainer_niceness",
-                default_value="0",
-                description="raise the trainer's nice value by this much (e.g. 10 where the loops "
-                "cannot get SCHED_FIFO: its epochs then yield the CPU to them)",
-            ),
-            Node(
-                package="leg2r_driver",
-                executable="sim_robot_node",
-                name="sim_robot_node",
-                parameters=[os.path.join(driver_config, "sim_robot.yaml"), realtime],
-                condition=IfCondition(sim),
-            ),
-            Node(
-                package="leg2r_driver",
-                executable="motor_driver_node",
-                name="motor_driver_node",
-                parameters=[os.path.join(driver_config, "motor_driver.yaml"), realtime],
-                condition=IfCondition(hardware),
-            ),
-            Node(
-                package="leg2r_driver",
-                executable="imu_node",
-                name="imu_node",
-                parameters=[os.path.join(driver_config, "imu.yaml")],
-                condition=IfCondition(hardware),
-            ),
-            Node(
-                package="leg2r_driver",
-                executable="torque_controller_node",
-                name="torque_controller_node",
-                parameters=[
-                    os.path.join(driver_config, "torque_controller.yaml"),
-                    os.path.join(bringup_config, "training_controller.yaml"),
-                    realtime,
-                ],
-            ),
-            Node(
-                package="mdemorl_planner_node",
-                executable="trainer_node",
-                name="trainer_node",
-                parameters=[
-                    {
-                        "run_dir": run_dir,
-                        "algo": LaunchConfiguration("algo"),
-                        "epochs": LaunchConfiguration("epochs"),
-                        "steps_per_epoch": LaunchConfiguration("steps_per_epoch"),
-                        "resume": LaunchConfiguration("resume"),
-                        "config_file": LaunchConfiguration("trainer_config"),
-                        "niceness": LaunchConfiguration("trainer_niceness"),
-                    }
-                ],
-                on_exit=Shutdown(),
-            ),
-            Node(
-                package="mdemorl_planner_node",
-                executable="planner_node",
-                name="planner_node",
-                parameters=[{"run_dir": run_dir}],
-            ),
-        ]
-    )
+    arg = LaunchConfiguration
+    backend, mode, robot = arg("backend"), arg("mode"), arg("robot")
+    realtime = {"realtime_priority": arg("realtime_priority")}
+    arguments = [
+        DeclareLaunchArgument(
+            "run_dir", default_value="runs/ros_train", description="checkpoints, progress, bag"
+        ),
+        DeclareLaunchArgument("robot", default_value="leg2r", choices=["leg2r"]),
+        DeclareLaunchArgument(
+            "backend",
+            default_value="sim",
+            choices=["sim", "hardware"],
+            description="sim: the MuJoCo leg in real time; hardware: CAN motor driver + IMU",
+        ),
+        DeclareLaunchArgument(
+            "mode",
+            default_value="policy",
+            choices=["policy", "mpc"],
+            description="policy: the actor acts; mpc: the planner node's plans act",
+        ),
+        DeclareLaunchArgument(
+            "protocol",
+            default_value="episodic",
+            choices=["episodic", "async"],
+            description="episodic: act an epoch, hold while the trainer updates; async: both",
+        ),
+        DeclareLaunchArgument(
+            "algo", default_value="mdemorl", choices=["mdemorl", "mbpo", "mopac", "sac"]
+        ),
+        DeclareLaunchArgument("epochs", default_value="-1", description="-1: trainer config's"),
+        DeclareLaunchArgument(
+            "steps_per_epoch", default_value="-1", description="-1: trainer config's"
+        ),
+        DeclareLaunchArgument("resume", default_value="false", choices=["true", "false"]),
+        DeclareLaunchArgument(
+            "hold_mode",
+            default_value="pd",
+            choices=["pd", "zero"],
+            description="safe hold between episodic epochs: PD to the hold pose, or zero torque",
+        ),
+        DeclareLaunchArgument(
+            "trainer_config",
+            default_value=[bringup_config, "/trainer_", robot, ".yaml"],
+            description="mdemorl train config YAML",
+        ),
+        DeclareLaunchArgument(
+            "realtime_priority",
+            default_value="10",
+            description="SCHED_FIFO priority of the 500 Hz loops (0: off; without the "
+            "privilege the nodes log the refusal and run normally)",
+        ),
+        DeclareLaunchArgument(
+            "trainer_niceness",
+            default_value="0",
+            description="raise the trainer's nice value by this much (e.g. 10 where the loops "
+            "cannot get SCHED_FIFO: its epochs then yield the CPU to them)",
+        ),
+    ]
+    nodes = [
+        Node(
+            package="leg2r_driver",
+            executable="sim_robot_node",
+            name="sim_robot_node",
+            parameters=[
+                os.path.join(driver_config, "sim_robot.yaml"),
+                [bringup_config, "/training_sim_", robot, ".yaml"],
+                realtime,
+            ],
+            condition=IfCondition(EqualsSubstitution(backend, "sim")),
+        ),
+        Node(
+            package="leg2r_driver",
+            executable="motor_driver_node",
+            name="motor_driver_node",
+            parameters=[os.path.join(driver_config, "motor_driver.yaml"), realtime],
+            condition=IfCondition(EqualsSubstitution(backend, "hardware")),
+        ),
+        Node(
+            package="leg2r_driver",
+            executable="imu_node",
+            name="imu_node",
+            parameters=[os.path.join(driver_config, "imu.yaml")],
+            condition=IfCondition(EqualsSubstitution(backend, "hardware")),
+        ),
+        Node(
+            package="leg2r_driver",
+            executable="torque_controller_node",
+            name="torque_controller_node",
+            parameters=[
+                os.path.join(driver_config, "torque_controller.yaml"),
+                [bringup_config, "/training_controller_", robot, ".yaml"],
+                {"mode": mode, "protocol": arg("protocol"), "hold_mode": arg("hold_mode")},
+                realtime,
+            ],
+        ),
+        Node(
+            package="mdemorl_planner_node",
+            executable="trainer_node",
+            name="trainer_node",
+            parameters=[
+                {
+                    "run_dir": arg("run_dir"),
+                    "algo": arg("algo"),
+                    "epochs": arg("epochs"),
+                    "steps_per_epoch": arg("steps_per_epoch"),
+                    "resume": arg("resume"),
+                    "protocol": arg("protocol"),
+                    "config_file": arg("trainer_config"),
+                    "niceness": arg("trainer_niceness"),
+                }
+            ],
+            on_exit=Shutdown(),
+        ),
+        Node(
+            package="mdemorl_planner_node",
+            executable="planner_node",
+            name="planner_node",
+            parameters=[{"run_dir": arg("run_dir")}],
+            condition=IfCondition(EqualsSubstitution(mode, "mpc")),
+        ),
+    ]
+    return LaunchDescription(arguments + nodes)

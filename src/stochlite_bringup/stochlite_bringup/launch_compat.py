@@ -34,12 +34,27 @@ class LaunchConfiguration:
         raise KeyError(f"launch argument '{self.variable_name}' has no value and no default")
 
 
+class EqualsSubstitution:
+    """ "true" when both sides resolve to the same string, else "false" (as ``launch``'s)."""
+
+    def __init__(self, left: Any, right: Any) -> None:
+        self.left = left
+        self.right = right
+
+    def perform(self, context: Context) -> str:
+        equal = str(resolve(self.left, context)) == str(resolve(self.right, context))
+        return "true" if equal else "false"
+
+
+Substitution = LaunchConfiguration | EqualsSubstitution
+
+
 def resolve(value: Any, context: Context) -> Any:
     """Resolve substitutions inside ``value`` (a string, substitution, or list of them)."""
-    if isinstance(value, LaunchConfiguration):
+    if isinstance(value, Substitution):
         return value.perform(context)
     if isinstance(value, list | tuple):
-        if value and all(isinstance(v, str | LaunchConfiguration) for v in value):
+        if value and all(isinstance(v, str | Substitution) for v in value):
             return "".join(str(resolve(v, context)) for v in value)
         return [resolve(v, context) for v in value]
     if isinstance(value, dict):
@@ -52,7 +67,7 @@ class DeclareLaunchArgument:
     """A launch argument (``name:=value`` on the command line)."""
 
     name: str
-    default_value: str | None = None
+    default_value: str | list[str | LaunchConfiguration] | None = None
     description: str = ""
     choices: Sequence[str] | None = None
 
@@ -132,7 +147,10 @@ def install_as_launch_modules() -> None:
             "ExecuteProcess": ExecuteProcess,
             "Shutdown": Shutdown,
         },
-        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
+        "launch.substitutions": {
+            "EqualsSubstitution": EqualsSubstitution,
+            "LaunchConfiguration": LaunchConfiguration,
+        },
         "launch.conditions": {"IfCondition": IfCondition, "UnlessCondition": UnlessCondition},
         "launch_ros": {},
         "launch_ros.actions": {"Node": Node},

@@ -45,9 +45,12 @@ def load_launch_description(path: Path) -> Any:
 def parse_launch_arguments(
     items: list[str], declared: list[lc.DeclareLaunchArgument]
 ) -> dict[str, str]:
-    """``name:=value`` pairs, checked against the declared arguments; defaults filled in."""
+    """``name:=value`` pairs, checked against the declared arguments; defaults filled in (a
+    default made of substitutions, e.g. a path naming another argument, is resolved last)."""
     known = {arg.name: arg for arg in declared}
-    context = {a.name: a.default_value for a in declared if a.default_value is not None}
+    context: dict[str, Any] = {
+        a.name: a.default_value for a in declared if a.default_value is not None
+    }
     for item in items:
         name, sep, value = item.partition(":=")
         if not sep:
@@ -63,7 +66,8 @@ def parse_launch_arguments(
     missing = sorted(set(known) - set(context))
     if missing:
         raise ValueError(f"launch arguments without a value: {missing}")
-    return context
+    plain = {k: v for k, v in context.items() if isinstance(v, str)}
+    return {k: v if isinstance(v, str) else str(lc.resolve(v, plain)) for k, v in context.items()}
 
 
 def node_command(node: lc.Node, context: dict[str, str], scratch: Path) -> list[str]:
@@ -173,6 +177,15 @@ def _supervise(processes: list[_Process], stop: threading.Event) -> int:
     return status
 
 
+def _shown(value: Any) -> str:
+    """A default as ``ros2 launch --show-args`` writes it: substitutions as ``$(var name)``."""
+    if isinstance(value, lc.LaunchConfiguration):
+        return f"$(var {value.variable_name})"
+    if isinstance(value, list | tuple):
+        return "".join(_shown(v) for v in value)
+    return str(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="launch_runner", description=__doc__.splitlines()[0])
     parser.add_argument("package", help="package whose share/<package>/launch holds the file")
@@ -193,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     declared = [e for e in description.entities if isinstance(e, lc.DeclareLaunchArgument)]
     if args.show_args:
         for arg in declared:
-            print(f"'{arg.name}': {arg.description} (default: '{arg.default_value}')")
+            print(f"'{arg.name}': {arg.description} (default: '{_shown(arg.default_value)}')")
         return 0
     try:
         context = parse_launch_arguments(args.arguments, declared)

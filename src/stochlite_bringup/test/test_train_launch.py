@@ -1,0 +1,137 @@
+"""The shipped train.launch.py with the shipped YAML, episodic protocol, simulated leg, 2 short
+epochs: every transition published while acting is stored, each epoch's data comes from the
+previous policy version, nothing queues, the leg is held between epochs, every process exits 0.
+
+An independent subscriber (this test) counts what the torque controller publishes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stochlite_bringup.ros_test_env import isolated_ros_env
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+STEPS, EPOCHS = 150, 2
+
+
+def test_episodic_sim_launch_stores_every_acting_transition(tmp_path: Path) -> None:
+    env = isolated_ros_env(tmp_path / "ros_log", salt=23)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    from mdemorl_msgs.msg import ControllerPhase, TrainingStatus, Transition
+
+    rclpy.init()
+    probe = rclpy.create_node("independent_counter")
+    transitions: list[tuple[float, Transition]] = []
+    phases: list[tuple[float, ControllerPhase]] = []
+    statuses: list[TrainingStatus] = []
+    reliable = QoSProfile(depth=10_000, reliability=ReliabilityPolicy.RELIABLE)
+    latched = QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    probe.create_subscription(
+        Transition,
+        "/mdemorl/transition",
+        lambda m: transitions.append((time.monotonic(), m)),
+        reliable,
+    )
+    probe.create_subscription(
+        ControllerPhase,
+        "/mdemorl/controller_phase",
+        lambda m: phases.append((time.monotonic(), m)),
+        latched,
+    )
+    probe.create_subscription(TrainingStatus, "/mdemorl/training_status", statuses.append, 10)
+    run_dir = tmp_path / "run"
+    launch = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stochlite_bringup.runner",
+            "stochlite_bringup",
+            "train.launch.py",
+            f"run_dir:={run_dir}",
+            f"epochs:={EPOCHS}",
+            f"steps_per_epoch:={STEPS}",
+            "algo:=sac",  # the cheapest update: this test is about the protocol
+            "realtime_priority:=0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 100.0
+        while launch.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(probe, timeout_sec=0.05)
+        for _ in range(20):
+            rclpy.spin_once(probe, timeout_sec=0.05)
+        output = launch.communicate(timeout=30)[0]
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+        probe.destroy_node()
+        rclpy.try_shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    assert launch.returncode == 0, output
+    exits = re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output)
+    assert sorted(name for name, _ in exits) == [
+        "sim_robot_node",
+        "torque_controller_node",
+        "trainer_node",
+    ], output
+    assert all(code == "0" for _, code in exits), exits
+
+    # Stored == published while acting, epoch by epoch; no queue; nothing stale.
+    assert [s.epoch for s in statuses] == list(range(1, EPOCHS + 1))
+    assert len(transitions) == EPOCHS * STEPS
+    assert [s.epoch_transitions for s in statuses] == [STEPS] * EPOCHS
+    assert statuses[-1].d_env == len(transitions) == statuses[-1].transitions_received
+    assert all(s.queue_peak == 0 and s.stale_transitions == 0 for s in statuses)
+    assert all(s.protocol == "episodic" and s.update_seconds > 0 for s in statuses)
+    assert statuses[-1].acting_seconds > 0 and statuses[-1].holding_seconds > 0
+
+    # Epoch k's data came from policy version k - 1, in a fresh episode starting at step 0.
+    versions = [m.policy_version for _, m in transitions]
+    assert versions == [v for v in range(EPOCHS) for _ in range(STEPS)]
+    for k in range(EPOCHS):
+        phase = [m for _, m in transitions[k * STEPS : (k + 1) * STEPS]]
+        assert phase[0].step == 0 and phase[-1].truncated
+        assert len({m.episode for m in phase}) == 1 + (STEPS - 1) // 1000
+
+    # Held between epochs: a "holding" phase after each acting phase, with no transition
+    # published between its start and the next version's acting phase.
+    for k in range(EPOCHS):
+        last_of_epoch = transitions[(k + 1) * STEPS - 1][0]
+        holds = [
+            (t, m)
+            for t, m in phases
+            if m.phase == "holding" and m.policy_version == k and m.phase_steps == STEPS
+        ]
+        assert holds, (
+            f"no hold after version {k}: {[(m.phase, m.policy_version) for _, m in phases]}"
+        )
+        hold_start = holds[0][0]
+        resumed = [t for t, m in phases if m.phase == "acting" and t > hold_start]
+        hold_end = resumed[0] if resumed else float("inf")
+        assert last_of_epoch <= hold_start + 0.5
+        assert not [t for t, _ in transitions if hold_start + 0.5 < t < hold_end]
+    assert phases[-1][1].phase == "holding"  # no request after the last epoch: the leg is held
