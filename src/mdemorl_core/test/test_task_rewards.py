@@ -11,6 +11,7 @@ import mdemorl_core.envs  # noqa: F401  (registers Leg2R-v0)
 from mdemorl_core.agent import Agent, AgentConfig
 from mdemorl_core.agents.sac import SACConfig
 from mdemorl_core.envs.leg2r import Leg2REnv
+from mdemorl_core.envs.leg2r_hardware import Leg2RHardwareEnv
 from mdemorl_core.envs.leg2r_task import OBSERVATION_DIM, tracking_controller_action
 from mdemorl_core.envs.task_rewards import leg2r_reward, task_reward_function
 from mdemorl_core.models.ensemble import EnsembleConfig
@@ -20,10 +21,11 @@ from mdemorl_core.planning.schedules import ScheduleConfig
 torch.set_num_threads(1)
 
 
-def _leg2r_transitions(steps: int) -> dict[str, np.ndarray]:
+def _leg2r_transitions(steps: int, task: str = "Leg2R-v0") -> dict[str, np.ndarray]:
     """Real Leg2R transitions: random torques, and zero torque (the leg sags) every third step,
-    plus the tracking controller's near-perfect steps so that rewards near 1 are covered."""
-    env = gym.make("Leg2R-v0")
+    plus the tracking controller's near-perfect steps so that rewards near 1 are covered. The
+    controller reads the state a robot controller would: v1's measured one."""
+    env = gym.make(task)
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(3)
     rows: dict[str, list[np.ndarray]] = {"obs": [], "act": [], "rew": [], "next_obs": []}
@@ -33,10 +35,11 @@ def _leg2r_transitions(steps: int) -> dict[str, np.ndarray]:
         if step < steps // 2:
             action = np.zeros(2) if step % 3 == 0 else rng.uniform(-1.0, 1.0, 2)
         else:
-            physics = unwrapped.physics
-            action = tracking_controller_action(
-                physics.q, physics.qd, unwrapped.episode_time, unwrapped.params
-            )
+            if isinstance(unwrapped, Leg2RHardwareEnv):
+                q, qd = unwrapped.measured_q, unwrapped.measured_qd
+            else:
+                q, qd = unwrapped.physics.q, unwrapped.physics.qd
+            action = tracking_controller_action(q, qd, unwrapped.episode_time, unwrapped.params)
         next_obs, reward, _, truncated, _ = env.step(np.asarray(action, dtype=np.float32))
         for key, value in (("obs", obs), ("act", action), ("rew", reward), ("next_obs", next_obs)):
             rows[key].append(np.asarray(value, dtype=np.float32))
@@ -45,9 +48,10 @@ def _leg2r_transitions(steps: int) -> dict[str, np.ndarray]:
     return {key: np.stack(value) for key, value in rows.items()}
 
 
-def test_leg2r_reward_equals_the_env_reward() -> None:
-    data = _leg2r_transitions(600)
-    predicted = leg2r_reward(
+@pytest.mark.parametrize("task", ["Leg2R-v0", "Leg2R-v1"])
+def test_leg2r_reward_equals_the_env_reward(task: str) -> None:
+    data = _leg2r_transitions(600, task)
+    predicted = task_reward_function(task)(
         torch.as_tensor(data["obs"]),
         torch.as_tensor(data["act"]),
         torch.as_tensor(data["next_obs"]),
@@ -68,9 +72,9 @@ def test_leg2r_reward_renormalises_joint_cos_sin() -> None:
 
 def test_unknown_task_reward_is_rejected_with_the_known_names() -> None:
     with pytest.raises(ValueError, match="Leg2R-v0"):
-        task_reward_function("Hopper-v5")
+        task_reward_function("HalfCheetah-v5")
     with pytest.raises(ValueError, match="task_reward"):
-        AgentConfig(task_reward="Hopper-v5")
+        AgentConfig(task_reward="HalfCheetah-v5")
 
 
 @pytest.mark.parametrize("algo", ["mdemorl", "mbpo"])
@@ -87,6 +91,7 @@ def test_agent_model_rollouts_use_the_task_reward(algo: str) -> None:
         initial_random_steps=50,
         min_model_data=50,
         task_reward="Leg2R-v0",
+        update_mode="epoch",  # the refit + inner loop run in update(), as checked below
     )
     agent = Agent(OBSERVATION_DIM, 2, config, torch.device("cpu"), seed=0)
     data = _leg2r_transitions(200)

@@ -8,8 +8,14 @@ only has to get the dynamics right; a sharply peaked reward such as Leg2R's
 exp(-|25 m^-1 e|^2) is exactly what a reward head fitted to a few thousand early transitions
 cannot learn (measured R^2 = 0 on fresh data, see ``AgentConfig``).
 
-Every function has the signature ``reward(obs N x O, act N x A, next_obs N x O) -> N`` and must
-equal the environment's reward on real transitions (tested).
+Every function has the signature ``reward(obs N x O, act N x A, next_obs N x O) -> N`` and
+equals the environment's reward on real transitions (tested in ``test_task_rewards.py``) where the
+observation determines it: Leg2R-v0/-v1 and InvertedPendulum-v5 exactly,
+InvertedDoublePendulum-v5 to ~1e-4 while the pole speeds stay inside the observation's +-10 clip
+(the env reads MuJoCo's tip site, see ``task_terminations``). Hopper-v5 and Walker2d-v5
+reward the mean forward speed over the step, a difference of x positions the observation leaves
+out; their functions approximate it by the trapezoid of the observed speeds (error measured and
+bounded in the test). Gymnasium tasks use their default env kwargs.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from collections.abc import Callable
 import torch
 
 from mdemorl_core.envs.leg2r_task import OBSERVATION_LAYOUT, Leg2RParams
+from mdemorl_core.envs.task_terminations import (
+    hopper_termination,
+    inverted_double_pendulum_tip_height,
+    inverted_pendulum_termination,
+    walker2d_termination,
+)
 
 RewardFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -28,7 +40,7 @@ _LEG2R_PARAMS = Leg2RParams()
 
 
 def leg2r_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
-    """Leg2R-v0 reward from the observation at the end of the step (default ``Leg2RParams``).
+    """Leg2R-v0/-v1 reward from the observation at the end of the step (default ``Leg2RParams``).
 
     r = 0.8 exp(-|e|^2) + 0.2 exp(-|s_v (v - v_d)|^2), where e = ``error_x/z_scaled`` is already
     s_p (p - p_d), s_v v_d = ``desired_v*_scaled``, and the foot velocity v = J(q) qd comes from
@@ -63,8 +75,82 @@ def leg2r_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -
     return 0.8 * torch.exp(-position_error_sq) + 0.2 * torch.exp(-velocity_error_sq)
 
 
-TASK_REWARDS: dict[str, RewardFunction] = {"Leg2R-v0": leg2r_reward}
-"""Tasks with a known reward, by Gymnasium id (the values of ``agent.task_reward``)."""
+def inverted_pendulum_reward(
+    obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+) -> torch.Tensor:
+    """InvertedPendulum-v5: 1 while the pole stays within 0.2 rad, 0 on the terminating step.
+    Exact. Shapes: ``N x 4`` -> ``N``."""
+    return (~inverted_pendulum_termination(obs, act, next_obs)).to(next_obs.dtype)
+
+
+def inverted_double_pendulum_reward(
+    obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+) -> torch.Tensor:
+    """InvertedDoublePendulum-v5: 10 [tip height y > 1] - 0.01 x^2 - (y - 2)^2 - 1e-3 w1^2
+    - 5e-3 w2^2, with the tip (x, y) = (cart x + 0.6 sin q1 + 0.6 sin(q1 + q2), 0.6 cos q1
+    + 0.6 cos(q1 + q2)) from next_obs and the pole speeds w1, w2 = next_obs[6:8]. While
+    |w| < 10 (the observation clips them; beyond, the speed penalty is underestimated) it is
+    within 2e-4 of the env's reward, whose tip site comes from the last RK4 stage (measured max
+    1.0e-4 on 1500 random transitions). Shapes: ``N x 9`` -> ``N``."""
+    del obs, act
+    x = next_obs
+    sin1, sin2, cos1, cos2 = (x[..., i] for i in (1, 2, 3, 4))
+    norm1 = torch.sqrt(sin1 * sin1 + cos1 * cos1).clamp_min(1e-6)
+    norm2 = torch.sqrt(sin2 * sin2 + cos2 * cos2).clamp_min(1e-6)
+    sin1, cos1, sin2, cos2 = sin1 / norm1, cos1 / norm1, sin2 / norm2, cos2 / norm2
+    tip_x = x[..., 0] + 0.6 * (sin1 + sin1 * cos2 + cos1 * sin2)
+    tip_y = inverted_double_pendulum_tip_height(x)
+    alive = 10.0 * (tip_y > 1.0).to(x.dtype)
+    distance = 0.01 * tip_x.pow(2) + (tip_y - 2.0).pow(2)
+    velocity = 1e-3 * x[..., 6].pow(2) + 5e-3 * x[..., 7].pow(2)
+    return alive - distance - velocity
+
+
+def _forward_locomotion_reward(
+    obs: torch.Tensor,
+    act: torch.Tensor,
+    next_obs: torch.Tensor,
+    x_velocity_index: int,
+    healthy: torch.Tensor,
+) -> torch.Tensor:
+    """(obs + next_obs)[x_velocity_index] / 2 + 1 [healthy] - 1e-3 |act|^2 (Hopper, Walker2d)."""
+    forward = 0.5 * (obs[..., x_velocity_index] + next_obs[..., x_velocity_index])
+    return forward + healthy.to(next_obs.dtype) - 1e-3 * act.pow(2).sum(dim=-1)
+
+
+def hopper_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+    """Hopper-v5, approximate: forward speed + 1 while healthy - 1e-3 |act|^2.
+
+    The env's forward reward is (x_after - x_before) / dt, the mean torso x speed over the step;
+    it is approximated by the mean of the observed x speeds (index 5) before and after the step.
+    Measured on 5000 random transitions: mean |error| 0.002, max 0.04 (reward std 0.53).
+    Healthy and control terms are exact. Shapes: ``N x 11``, ``N x 3`` -> ``N``.
+    """
+    healthy = ~hopper_termination(obs, act, next_obs)
+    return _forward_locomotion_reward(obs, act, next_obs, 5, healthy)
+
+
+def walker2d_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+    """Walker2d-v5, approximate like ``hopper_reward`` (x speed at index 8).
+
+    Measured on 5000 random transitions: mean |error| 0.008, max 0.11. Shapes: ``N x 17``,
+    ``N x 6`` -> ``N``.
+    """
+    healthy = ~walker2d_termination(obs, act, next_obs)
+    return _forward_locomotion_reward(obs, act, next_obs, 8, healthy)
+
+
+TASK_REWARDS: dict[str, RewardFunction] = {
+    "Leg2R-v0": leg2r_reward,
+    # v1's reward is v0's formula on the measured state with the nominal leg (leg2r_hardware).
+    "Leg2R-v1": leg2r_reward,
+    "InvertedPendulum-v5": inverted_pendulum_reward,
+    "InvertedDoublePendulum-v5": inverted_double_pendulum_reward,
+    "Hopper-v5": hopper_reward,
+    "Walker2d-v5": walker2d_reward,
+}
+"""Tasks with a known reward, by Gymnasium id (the values of ``agent.task_reward``); Hopper and
+Walker2d are approximate (see their functions)."""
 
 
 def task_reward_function(task: str) -> RewardFunction:

@@ -70,8 +70,11 @@ def inverted_double_pendulum_termination(
 ) -> torch.Tensor:
     """InvertedDoublePendulum-v5: tip height y <= 1 m (``inverted_double_pendulum_tip_height``).
 
-    Exact (the env reads the tip site, which is the forward kinematics of the two pole angles;
-    the cart moves along x only). Shapes: ``N x 9`` -> ``N``.
+    The env reads the tip site's position as MuJoCo left it after the step's last RK4 stage, not
+    recomputed from the final angles the observation holds; measured on 2000 random transitions
+    the two heights differ by 5.7e-6 m on average, 5.4e-5 m at most. So the flag can differ only
+    when the tip is within ~1e-4 m of 1 m (none of the tested near-boundary transitions did).
+    Shapes: ``N x 9`` -> ``N``.
     """
     del obs, act
     _check(next_obs, 9, "InvertedDoublePendulum-v5")
