@@ -12,7 +12,9 @@ between the command and the joint and between the joint and the observation:
    torque falls linearly from ``stall_torque`` at rest to zero at the no-load speed, the line
    passing through the datasheet's rated point (3 N m at 233 rpm); braking torque grows with speed;
    both are capped at the peak torque. With the 3 N m command range the limit binds only above the
-   rated speed (24.4 rad/s), which wild actions reach and tracking does not.
+   rated speed (24.4 rad/s). Measured (3 episodes each): the tracking controller stays below
+   2.3 rad/s and uniform random actions below 22.5 rad/s (never limited); bang-bang +-1 actions
+   reach 29.9 rad/s and are limited on 0.4 % of policy steps.
 3. Measurement (``quantisation``, ``sensor_noise``): the joint state the observation and reward
    use is the true state plus Gaussian noise, then quantised as the actuator's MIT-mode CAN reply
    encodes it (16-bit position over +-12.5 rad, 12-bit velocity over +-50 rad/s).
@@ -64,7 +66,7 @@ randomisation         +-10 %              the task statement (issue 10)
     research/cubemars_rich.csv (scraped 2026-07-24).
 [2] github.com/dfki-ric-underactuated-lab/double_pendulum
     data/system_identification/identified_parameters/tmotors_v1.0/model_parameters.yml (b1),
-    which also identifies Coulomb friction 0.093-0.186 N m, bracketing [1]'s 0.2 N m.
+    which also identifies Coulomb friction 0.093-0.186 N m, the same order as [1]'s 0.2 N m.
 [3] github.com/neurobionics/TMotorCANControl src/TMotorCANControl/mit_can.py,
     MIT_Params["AK60-6"] (P_min/P_max, V_min/V_max); bit widths of the MIT-mode reply frame.
 """
