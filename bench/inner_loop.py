@@ -37,6 +37,7 @@ from _common import (
 )
 from _planning import PlanningStack, build_stack, flops_per_row, layer_shapes, rows_per_elite
 
+from mdemorl_core.agents.sac import TwinQ
 from mdemorl_core.planning.dmd_mpc import auto_chunk_size
 
 OBS_DIM_DEFAULT = 14  # Leg2R-v0
@@ -126,7 +127,7 @@ def measure(
     network_flops = (
         model_flops
         + policy_rows * actor_flops
-        + value_rows * (actor_flops + flops_per_row(stack.sac.critic))
+        + value_rows * (actor_flops + TwinQ.num_heads * flops_per_row(stack.sac.critic))
     )
     chunk_size = stack.planner.config.chunk_size or auto_chunk_size(stack.device, samples)
     chunk = min(batch, chunk_size)

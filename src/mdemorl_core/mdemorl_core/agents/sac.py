@@ -6,16 +6,19 @@ Shapes: ``N`` rows, ``O`` observation dimension, ``A`` action dimension. Actions
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mdemorl_core.models.ensemble import EnsembleLinear
 from mdemorl_core.types import TransitionBatch
 
 # Keeps atanh / log(1 - tanh^2) finite when an action saturates at the box edge.
@@ -29,7 +32,9 @@ class SACConfig:
     Defaults follow the SAC paper (256x2 networks, lr 3e-4, tau 0.005, batch 256), which works for
     Pendulum-v1 and the Leg2R tracking task. ``gamma`` 0.99 suits both (Leg2R episodes are 1000
     policy steps). ``target_entropy`` ``None`` means ``-|A|``. ``grad_clip`` ``None`` disables
-    gradient-norm clipping.
+    gradient-norm clipping. ``bf16`` runs the hidden layers of every update in bfloat16 autocast
+    (fp32 master weights, optimiser state, output layers and losses); it changes only the speed of
+    :meth:`SAC.update`, never acting, planning or checkpoints.
     """
 
     hidden_size: int = 256
@@ -46,6 +51,7 @@ class SACConfig:
     grad_clip: float | None = None
     log_std_min: float = -10.0
     log_std_max: float = 2.0
+    bf16: bool = False
 
 
 def build_mlp(in_dim: int, out_dim: int, hidden_size: int, num_layers: int) -> nn.Sequential:
@@ -61,6 +67,16 @@ def build_mlp(in_dim: int, out_dim: int, hidden_size: int, num_layers: int) -> n
         width = hidden_size
     layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
+
+
+def _fp32_output(layer: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """``layer(hidden)`` in float32 even under bf16 autocast: Q-values of a few hundred and the
+    policy's log-std need more than bfloat16's 8 mantissa bits, and an output layer is a negligible
+    share of the FLOPs."""
+    if not torch.is_autocast_enabled(hidden.device.type):
+        return layer(hidden)
+    with torch.autocast(hidden.device.type, enabled=False):
+        return layer(hidden.float())
 
 
 class TanhGaussianActor(nn.Module):
@@ -101,7 +117,11 @@ class TanhGaussianActor(nn.Module):
         """Pre-tanh mean and log-std, each ``N x A``."""
         if obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs has last dimension {obs.shape[-1]}, expected {self.obs_dim}")
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        *body, output_layer = self.net
+        hidden = obs
+        for layer in body:
+            hidden = layer(hidden)
+        mean, log_std = _fp32_output(output_layer, hidden).chunk(2, dim=-1)
         log_std = log_std.clamp(self.log_std_min, self.log_std_max)
         return mean, log_std
 
@@ -162,16 +182,104 @@ class TanhGaussianActor(nn.Module):
 
 
 class TwinQ(nn.Module):
-    """Two independent Q networks: ``(obs N x O, act N x A) -> (q1 N, q2 N)``."""
+    """Both Q networks as one batched ensemble of two MLPs (weights ``2 x in x out`` per layer, as
+    the dynamics ensemble's ``K x in x out``), so both heads cost one ``baddbmm`` per layer:
+    ``(obs N x O, act N x A) -> (q1 N, q2 N)``.
+
+    Initialised like ``nn.Linear`` (weights and biases uniform in ``+-1/sqrt(in)``). Checkpoints
+    written by the former two-``nn.Sequential`` layout (``q1.0.weight`` ...) still load.
+    """
+
+    num_heads = 2
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_size: int, num_layers: int) -> None:
         super().__init__()
-        self.q1 = build_mlp(obs_dim + act_dim, 1, hidden_size, num_layers)
-        self.q2 = build_mlp(obs_dim + act_dim, 1, hidden_size, num_layers)
+        if num_layers < 1 or hidden_size < 1:
+            raise ValueError(
+                f"num_layers and hidden_size must be >= 1, got {num_layers}, {hidden_size}"
+            )
+        widths = [obs_dim + act_dim] + [hidden_size] * num_layers + [1]
+        layers = [
+            EnsembleLinear(self.num_heads, a, b)
+            for a, b in zip(widths[:-1], widths[1:], strict=True)
+        ]
+        for layer, fan_in in zip(layers, widths[:-1], strict=True):
+            bound = 1.0 / math.sqrt(fan_in)
+            nn.init.uniform_(layer.bias, -bound, bound)
+        self.layers = nn.ModuleList(layers)
+        self.register_load_state_dict_pre_hook(_convert_legacy_twin_keys)
+
+    def q_values(
+        self, obs: torch.Tensor, act: torch.Tensor, detach_weights: bool = False
+    ) -> torch.Tensor:
+        """Both heads at once: ``2 x N``. ``detach_weights`` lets gradients reach the inputs only
+        (the actor's loss), without building weight gradients that would be thrown away."""
+        inputs = torch.cat([obs, act], dim=-1)
+        hidden = inputs.unsqueeze(0).expand(self.num_heads, -1, -1)
+        *body, output_layer = cast(list[EnsembleLinear], list(self.layers))
+        for layer in body:
+            weight, bias = _layer_params(layer, detach_weights)
+            hidden = torch.relu_(torch.baddbmm(bias, hidden, weight))
+        weight, bias = _layer_params(output_layer, detach_weights)
+        if torch.is_autocast_enabled(hidden.device.type):
+            with torch.autocast(hidden.device.type, enabled=False):
+                return torch.baddbmm(bias, hidden.float(), weight).squeeze(-1)
+        return torch.baddbmm(bias, hidden, weight).squeeze(-1)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = torch.cat([obs, act], dim=-1)
-        return self.q1(inputs).squeeze(-1), self.q2(inputs).squeeze(-1)
+        q = self.q_values(obs, act)
+        return q[0], q[1]
+
+
+def _layer_params(layer: EnsembleLinear, detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if detach:
+        return layer.weight.detach(), layer.bias.detach()
+    return layer.weight, layer.bias
+
+
+def _legacy_layer_keys(prefix: str, head: int, layer: int) -> tuple[str, str]:
+    """Keys of one ``nn.Linear`` in the former layout: Sequential index ``2 * layer`` (Linear,
+    ReLU pairs) inside ``q1`` / ``q2``."""
+    return f"{prefix}q{head + 1}.{2 * layer}.weight", f"{prefix}q{head + 1}.{2 * layer}.bias"
+
+
+def _convert_legacy_twin_keys(
+    module: nn.Module, state: dict[str, Any], prefix: str, *_: Any
+) -> None:
+    """Rewrites a two-Sequential state (``out x in`` weights) into the fused layout in place."""
+    if f"{prefix}q1.0.weight" not in state:
+        return
+    assert isinstance(module, TwinQ)
+    for index in range(len(module.layers)):
+        keys = [_legacy_layer_keys(prefix, head, index) for head in range(TwinQ.num_heads)]
+        weights = [state.pop(weight_key).t() for weight_key, _ in keys]
+        biases = [state.pop(bias_key) for _, bias_key in keys]
+        state[f"{prefix}layers.{index}.weight"] = torch.stack(weights)
+        state[f"{prefix}layers.{index}.bias"] = torch.stack(biases).unsqueeze(1)
+
+
+def _convert_legacy_critic_optimizer(state: dict[str, Any], num_linear: int) -> dict[str, Any]:
+    """Adam state of the former two-Sequential critic (q1's weight and bias of each of its
+    ``num_linear`` layers, then q2's) -> the fused critic's (one weight and one bias per layer);
+    a state already in the fused layout passes through."""
+    group = state["param_groups"][0]
+    if len(state["param_groups"]) != 1 or len(group["params"]) != 4 * num_linear:
+        return state
+    per_head = 2 * num_linear
+    old = state["state"]
+    new_state: dict[int, dict[str, Any]] = {}
+    for index in range(per_head):
+        entries = [old.get(index), old.get(index + per_head)]
+        if entries[0] is None or entries[1] is None:
+            continue
+        is_weight = index % 2 == 0
+        merged: dict[str, Any] = {"step": entries[0]["step"]}
+        for name in ("exp_avg", "exp_avg_sq"):
+            parts = [entry[name] for entry in entries]
+            stacked = torch.stack([p.t() for p in parts] if is_weight else parts)
+            merged[name] = stacked if is_weight else stacked.unsqueeze(1)
+        new_state[index] = merged
+    return {"state": new_state, "param_groups": [{**group, "params": list(range(per_head))}]}
 
 
 class SAC(nn.Module):
@@ -200,9 +308,14 @@ class SAC(nn.Module):
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
         self.to(device)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+        # foreach: one kernel per moment update over all tensors instead of one per tensor.
+        self.actor_optimizer = torch.optim.Adam(
+            self.actor.parameters(), lr=config.actor_lr, foreach=True
+        )
+        self.critic_optimizer = torch.optim.Adam(
+            self.critic.parameters(), lr=config.critic_lr, foreach=True
+        )
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr, foreach=True)
 
     @property
     def alpha(self) -> float:
@@ -211,10 +324,17 @@ class SAC(nn.Module):
     def soft_value(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Single-sample soft value ``V(x) = min(Q1, Q2)(x, a) - alpha log pi(a|x)``, a ~ pi: ``N``."""
         action, log_prob = self.actor.sample(obs, generator)
-        q1, q2 = self.critic(obs, action)
-        return torch.min(q1, q2) - self.log_alpha.exp().detach() * log_prob
+        q = self.critic.q_values(obs, action)
+        return torch.minimum(q[0], q[1]) - self.log_alpha.exp().detach() * log_prob
 
-    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: Any) -> None:
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if not self.config.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.log_alpha.device.type, dtype=torch.bfloat16)
+
+    def _step(
+        self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: Iterator[nn.Parameter]
+    ) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip is not None:
@@ -228,39 +348,41 @@ class SAC(nn.Module):
         """
         cfg = self.config
         alpha = self.log_alpha.exp().detach()
-        with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(batch.next_obs, generator)
-            target_q1, target_q2 = self.critic_target(batch.next_obs, next_action)
-            next_value = torch.min(target_q1, target_q2) - alpha * next_log_prob
-            target = batch.rew + cfg.gamma * (1.0 - batch.done) * next_value
-        q1, q2 = self.critic(batch.obs, batch.act)
-        critic_loss = 0.5 * (F.mse_loss(q1, target) + F.mse_loss(q2, target))
+        with self._autocast():
+            with torch.no_grad():
+                next_action, next_log_prob = self.actor.sample(batch.next_obs, generator)
+                target_q = self.critic_target.q_values(batch.next_obs, next_action)
+                next_value = torch.minimum(target_q[0], target_q[1]) - alpha * next_log_prob
+                target = batch.rew + cfg.gamma * (1.0 - batch.done) * next_value
+            q = self.critic.q_values(batch.obs, batch.act)
+            # = (MSE(q1, target) + MSE(q2, target)) / 2
+            critic_loss = 0.5 * (q - target).pow(2).mean(dim=1).sum()
         self._step(self.critic_optimizer, critic_loss, self.critic.parameters())
 
-        action, log_prob = self.actor.sample(batch.obs, generator)
-        self.critic.requires_grad_(False)
-        q1_pi, q2_pi = self.critic(batch.obs, action)
-        self.critic.requires_grad_(True)
-        actor_loss = (alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
+        with self._autocast():
+            action, log_prob = self.actor.sample(batch.obs, generator)
+            q_pi = self.critic.q_values(batch.obs, action, detach_weights=True)
+            actor_loss = (alpha * log_prob - torch.minimum(q_pi[0], q_pi[1])).mean()
         self._step(self.actor_optimizer, actor_loss, self.actor.parameters())
 
+        log_prob = log_prob.detach()
         alpha_loss = torch.zeros(())
         if cfg.auto_alpha:
-            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
-            self._step(self.alpha_optimizer, alpha_loss, [self.log_alpha])
+            alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
+            self._step(self.alpha_optimizer, alpha_loss, iter([self.log_alpha]))
 
         with torch.no_grad():
-            for param, target_param in zip(
-                self.critic.parameters(), self.critic_target.parameters(), strict=True
-            ):
-                target_param.lerp_(param, cfg.tau)
-        return {
-            "critic_loss": float(critic_loss.item()),
-            "actor_loss": float(actor_loss.item()),
-            "alpha": self.alpha,
-            "alpha_loss": float(alpha_loss.item()),
-            "entropy": float(-log_prob.mean().item()),
-        }
+            torch._foreach_lerp_(
+                list(self.critic_target.parameters()), list(self.critic.parameters()), cfg.tau
+            )
+            values = torch.stack(
+                [critic_loss, actor_loss, self.log_alpha.exp(), alpha_loss, -log_prob.mean()]
+            ).tolist()
+        return dict(
+            zip(
+                ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy"), values, strict=True
+            )
+        )
 
     def optimizer_state_dict(self) -> dict[str, Any]:
         return {
@@ -271,5 +393,6 @@ class SAC(nn.Module):
 
     def load_optimizer_state_dict(self, state: dict[str, Any]) -> None:
         self.actor_optimizer.load_state_dict(state["actor"])
-        self.critic_optimizer.load_state_dict(state["critic"])
+        critic_state = _convert_legacy_critic_optimizer(state["critic"], len(self.critic.layers))
+        self.critic_optimizer.load_state_dict(critic_state)
         self.alpha_optimizer.load_state_dict(state["alpha"])
