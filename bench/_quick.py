@@ -26,6 +26,7 @@ QUICK_SCRIPTS: dict[str, str] = {
     "control_loop": "control_loop_loaded.py",
     "sample_efficiency": "sample_efficiency.py",
     "elite_fraction": "elite_fraction.py",
+    "study": "study.py",
 }
 
 

@@ -60,6 +60,8 @@ FULL_STEPS = (
 QUICK_STEPS = (
     *(Step(step.name, step.script, ("--quick",), 600) for step in DEFAULT_STEPS),
     Step("elite_fraction", "elite_fraction.py", ("--quick",), 600),
+    # The issue-10 study itself is run in pieces (`make study`); here only its quick smoke.
+    Step("study", "study.py", ("--quick",), 600),
 )
 
 

@@ -15,8 +15,9 @@ holds the wall time). A rerun skips finished runs, resumes a killed run from its
 checkpoint (SB3 runs start again) and, with --max-minutes, starts an epoch only while its
 estimated duration still fits, so a piece ends cleanly before its time limit.
 
-`--report` (or `python bench/report.py`) aggregates whatever results exist into
-`<out dir>/study.json` and one learning-curve PNG per task, listing what is missing.
+After running (unless --no-report), and with `--report` alone, whatever results exist are
+aggregated into `<out dir>/study.json` and one learning-curve PNG per task, listing what is
+missing; `python bench/report.py` does the same and regenerates BENCHMARKS.md from it.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         deadline = None if args.max_minutes is None else time.time() + 60.0 * args.max_minutes
         outcomes = run_study(runs, results_root, run_root, args.workers, threads, deadline)
+        failed = _print_summary(outcomes)
         if not args.no_report:
             write_report(study, out, run_root, args.device)
     except ValueError as error:
@@ -195,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if temporary:
             shutil.rmtree(run_root, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def _print_summary(outcomes: list[Any]) -> int:
+    """One line per status count, the failures on stderr; returns the number of failures."""
     statuses = ("skipped", "done", "stopped", "failed")
     counts = {status: sum(o.status == status for o in outcomes) for status in statuses}
     print(
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for outcome in outcomes:
         if outcome.status == "failed":
             print(f"[study] FAILED {outcome.label}: {outcome.detail}", file=sys.stderr)
-    return 1 if counts["failed"] else 0
+    return counts["failed"]
 
 
 if __name__ == "__main__":

@@ -169,6 +169,39 @@ def test_elite_fraction_schema(quick_runs: QuickRunCache) -> None:
     assert percents == sorted(set(percents))
 
 
+STUDY_ARM_SCHEMA: dict[str, Any] = {
+    "seeds": int,
+    "steps_to_threshold": list,
+    "steps_to_threshold_mean": (*Number, type(None)),
+    "auc_mean": Number,
+    "auc_ci95": list,
+    "train_return_mean": Number,
+}
+
+
+def test_study_schema(quick_runs: QuickRunCache) -> None:
+    document = successful(quick_runs, "study")
+    tasks = document["tasks"]
+    assert isinstance(tasks, dict) and tasks
+    for env_id, task in tasks.items():
+        check_schema(
+            task, {"threshold": Number, "budget_steps": int, "arms": dict}, f"study.{env_id}"
+        )
+        assert set(task["arms"]) == {"sac", "sb3_sac"}
+        for name, arm in task["arms"].items():
+            where = f"study.{env_id}.{name}"
+            check_schema(arm, STUDY_ARM_SCHEMA, where)
+            assert arm["seeds"] == len(arm["steps_to_threshold"]) == 1, where
+            low, high = arm["auc_ci95"]
+            assert low <= arm["auc_mean"] <= high, where
+            counted = [task["budget_steps"] if s is None else s for s in arm["steps_to_threshold"]]
+            assert arm["steps_to_threshold_mean"] == pytest.approx(sum(counted) / len(counted))
+            assert 0 < min(counted) <= task["budget_steps"]
+        assert (quick_runs.results / task["plot"]).stat().st_size > 0
+    run_files = list((quick_runs.results / "study_quick_runs").rglob("seed*-*.json"))
+    assert len([path for path in run_files if not path.name.endswith(".timing.json")]) == 2
+
+
 def test_report_renders_every_result(quick_runs: QuickRunCache, tmp_path: Path) -> None:
     for name in QUICK_SCRIPTS:
         quick_runs.get(name)
