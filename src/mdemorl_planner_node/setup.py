@@ -18,6 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "foxglove_bridge = mdemorl_planner_node.foxglove_bridge:main",
             "planner_node = mdemorl_planner_node.planner_node:main",
             "trainer_node = mdemorl_planner_node.trainer_node:main",
         ],

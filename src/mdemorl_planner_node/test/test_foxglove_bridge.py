@@ -1,0 +1,159 @@
+"""foxglove_bridge against a short sim run (sim robot + torque controller, ~10 s in all).
+
+A WebSocket client written here from the Foxglove protocol (subprotocol ``foxglove.sdk.v1``: JSON
+``serverInfo``/``advertise``, a ``subscribe`` op, binary message frames of opcode 1 with the
+subscription id and a timestamp) subscribes to ``/mdemorl/tracking``, decodes each CDR payload with
+the ``ros2msg`` schema the bridge advertised (mcap_ros2's decoder, not the bridge's code), and the
+values must equal those of the messages an rclpy probe received from the controller itself.
+The bridge is bound to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import websockets
+from mcap.records import Schema
+from mcap_ros2.decoder import DecoderFactory
+
+from leg2r_driver.ros_common import MONITOR_QOS
+from leg2r_driver.ros_testing import RosHarness
+from mdemorl_msgs.msg import TrackingState
+from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS
+
+pytestmark = pytest.mark.ros
+
+SUBPROTOCOL = "foxglove.sdk.v1"
+MESSAGE_DATA_OPCODE = 1
+WANTED = 30
+
+
+def _stamp(sec: int, nanosec: int) -> int:
+    return sec * 1_000_000_000 + nanosec
+
+
+class FoxgloveClient:
+    """Subscribes to one topic and keeps (advertised channel, decoded messages) in a thread."""
+
+    def __init__(self, url: str, topic: str, wanted: int) -> None:
+        self.url, self.topic, self.wanted = url, topic, wanted
+        self.server_info: dict[str, Any] = {}
+        self.channel: dict[str, Any] = {}
+        self.frames: list[tuple[int, int, bytes]] = []  # (subscription id, log time, payload)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(asyncio.wait_for(self._session(), timeout=20.0))
+        except BaseException as error:  # reported by the test thread
+            self.error = error
+
+    async def _session(self) -> None:
+        async with websockets.connect(self.url, subprotocols=[SUBPROTOCOL]) as ws:
+            while not self.channel:
+                message = await ws.recv()
+                if isinstance(message, bytes):
+                    continue
+                body = json.loads(message)
+                if body["op"] == "serverInfo":
+                    self.server_info = body
+                elif body["op"] == "advertise":
+                    for channel in body["channels"]:
+                        if channel["topic"] == self.topic:
+                            self.channel = channel
+            subscription = {"id": 7, "channelId": self.channel["id"]}
+            await ws.send(json.dumps({"op": "subscribe", "subscriptions": [subscription]}))
+            while len(self.frames) < self.wanted:
+                message = await ws.recv()
+                if isinstance(message, bytes) and message[0] == MESSAGE_DATA_OPCODE:
+                    subscription_id, log_time = struct.unpack_from("<IQ", message, 1)
+                    self.frames.append((subscription_id, log_time, message[13:]))
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[tuple[RosHarness, dict[int, TrackingState], str]]:
+    harness = RosHarness(salt=61)
+    probe = harness.node("tracking_probe")
+    published: dict[int, TrackingState] = {}
+
+    def keep(msg: TrackingState) -> None:
+        published[_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+
+    probe.create_subscription(TrackingState, "/mdemorl/tracking", keep, MONITOR_QOS)
+    harness.start("leg2r_driver.sim_robot_node")
+    harness.start("leg2r_driver.torque_controller_node")
+    bridge = harness.start(
+        "mdemorl_planner_node.foxglove_bridge", {"port": 0, "diagnostics_rate": 4.0}
+    )
+    url = ""
+
+    def bridge_ready() -> bool:
+        nonlocal url
+        found = re.search(r"foxglove bridge on (ws://\S+):", harness.output(bridge))
+        url = found.group(1) if found else ""
+        return bool(url) and bool(published)
+
+    try:
+        assert harness.spin_until(bridge_ready, timeout=20.0), harness.output(bridge)
+        yield harness, published, url
+    finally:
+        harness.close()
+
+
+def test_client_decodes_what_the_controller_published(
+    graph: tuple[RosHarness, dict[int, TrackingState], str],
+) -> None:
+    harness, published, url = graph
+    assert url.startswith("ws://127.0.0.1:")
+    client = FoxgloveClient(url, "/mdemorl/tracking", WANTED)
+    client.thread.start()
+    harness.spin_until(lambda: not client.thread.is_alive(), timeout=25.0)
+    harness.spin_for(0.2)  # the probe's copy of the last frames
+    assert client.error is None, repr(client.error)
+    assert client.server_info["name"] == "mdemorl"
+    channel = client.channel
+    assert channel["encoding"] == "cdr"
+    assert channel["schemaName"] == "mdemorl_msgs/msg/TrackingState"
+    assert channel["schemaEncoding"] == "ros2msg"
+    schema = Schema(
+        id=1, name=channel["schemaName"], encoding="ros2msg", data=channel["schema"].encode()
+    )
+    decode = DecoderFactory().decoder_for("cdr", schema)
+    assert decode is not None
+    assert len(client.frames) == WANTED
+    for subscription_id, log_time, payload in client.frames:
+        assert subscription_id == 7
+        assert log_time > 0
+        decoded = decode(payload)
+        original = published[_stamp(decoded.header.stamp.sec, decoded.header.stamp.nanosec)]
+        for field in ("desired_position", "actual_position", "desired_velocity", "actual_velocity"):
+            assert list(getattr(decoded, field)) == list(getattr(original, field)), field
+        assert decoded.tracking_error == original.tracking_error
+        assert decoded.reward == original.reward
+
+
+def test_plot_topics_are_published_reliable(
+    graph: tuple[RosHarness, dict[int, TrackingState], str],
+) -> None:
+    """The live publishers of the topics the layouts plot offer the reliable QoS of the table."""
+    harness, _, _ = graph
+    probe = harness.node("qos_probe")
+    for topic in ("/mdemorl/tracking", "/mdemorl/controller_phase", "/diagnostics"):
+        deadline = time.monotonic() + 5.0
+        while not probe.get_publishers_info_by_topic(topic) and time.monotonic() < deadline:
+            harness.spin_for(0.1)
+        infos = probe.get_publishers_info_by_topic(topic)
+        assert infos, topic
+        expected = MONITOR_TOPICS[topic].qos.reliability
+        for info in infos:
+            assert info.qos_profile.reliability == expected, (topic, info.node_name)
+        assert MONITOR_TOPICS[topic].reliable, topic
