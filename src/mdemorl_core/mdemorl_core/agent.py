@@ -38,6 +38,7 @@ import torch
 from mdemorl_core.agents.model_data import (
     ActingPlanner,
     MpcRetention,
+    PlannedActions,
     add_rollout_rows,
     reward_r2,
 )
@@ -54,7 +55,7 @@ ALGOS = ("mdemorl", "mopac", "mbpo", "sac")
 UPDATE_MODES = ("interleaved", "epoch")
 ACTORS = ("policy", "planner")
 _STATE_FORMAT = 3
-_SAC_METRICS = ("critic_loss", "actor_loss", "entropy")
+_SAC_METRICS = ("critic_loss", "actor_loss", "entropy", "distill_loss")
 _MODEL_METRICS = ("model_loss", "holdout_mse", "holdout_nll", "horizon", "mpc_batch")
 _PLANNER_METRICS = ("mpc_return", "mpc_nominal_return")
 
@@ -81,6 +82,9 @@ class AgentConfig:
     ``envs.task_terminations.TASK_TERMINATIONS`` -> that task's termination function masks the
     rewards and values after a predicted terminal state.
     ``act``: "policy" or "planner" (see the module doc); ``act_horizon``: H of the acting planner.
+    ``distill``: with ``act: planner``, every SAC gradient step is followed by one step (own Adam,
+    the actor's learning rate) of behaviour cloning of the actor's mean action onto actions the
+    acting planner chose (``distill_capacity`` newest of them): it pulls π toward μ.
     """
 
     algo: str = "mdemorl"
@@ -103,6 +107,8 @@ class AgentConfig:
     task_termination: str = ""
     act: str = "policy"
     act_horizon: int = 5
+    distill: bool = False
+    distill_capacity: int = 10_000
 
     def __post_init__(self) -> None:
         choices = {
@@ -128,6 +134,7 @@ class AgentConfig:
             "model_train_every",
             "mpc_retain_steps",
             "act_horizon",
+            "distill_capacity",
             "env_buffer_capacity",
             "mpc_buffer_capacity",
         ):
@@ -171,6 +178,10 @@ class Agent:
         )
         self.planner = DMDMPCPlanner(planner_config_for(config.algo, config.planner))
         self.acting_planner = ActingPlanner(self._plan_for_acting, config.act_horizon)
+        self.planned_actions = PlannedActions(obs_dim, act_dim, config.distill_capacity)
+        self.distill_optimizer = torch.optim.Adam(
+            self.actor.parameters(), lr=config.sac.actor_lr, foreach=True
+        )
         self.d_env = ReplayBuffer(obs_dim, act_dim, config.env_buffer_capacity)
         self.d_mpc = ReplayBuffer(obs_dim, act_dim, config.mpc_buffer_capacity)
         self.mpc_retention = MpcRetention(config.mpc_retain_steps)
@@ -211,6 +222,7 @@ class Agent:
         with torch.no_grad():
             if self.config.act == "planner" and not deterministic and self.model_fitted:
                 action = self.acting_planner.act(obs_tensor)
+                self.planned_actions.add(obs_array, action.cpu().numpy())
             else:
                 action = self.actor.sample(obs_tensor, self.torch_generator, deterministic)[0][0]
         return action.cpu().numpy().astype(np.float32)
@@ -347,10 +359,25 @@ class Agent:
             )
             for name, value in self.sac.update(batch, self.torch_generator).items():
                 self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + value
+            if self.config.distill and len(self.planned_actions) > 0:
+                loss = self._distill_step()
+                self._epoch_sums["distill_loss"] = self._epoch_sums.get("distill_loss", 0.0) + loss
             self.sac_updates += 1
             self._epoch_sac_steps += 1
             if progress is not None:
                 progress(step + 1, count)
+
+    def _distill_step(self) -> float:
+        """One behaviour-cloning step: the actor's mean action toward the planner's actions."""
+        obs, act = self.planned_actions.sample(self.config.sac.batch_size, self.rng)
+        obs_t = torch.as_tensor(obs, device=self.device)
+        target = torch.as_tensor(act, device=self.device)
+        mean, _ = self.actor(obs_t)
+        loss = (torch.tanh(mean) - target).pow(2).sum(-1).mean()
+        self.distill_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.distill_optimizer.step()
+        return float(loss.detach())
 
     def _model_due(self) -> bool:
         return (
@@ -450,6 +477,8 @@ class Agent:
                 "latest": dict(self._latest),
             },
             "acting_plan": self.acting_planner.state(),
+            "planned_actions": self.planned_actions.state(),
+            "distill_optimizer": self.distill_optimizer.state_dict(),
             "torch_generator": self.torch_generator.get_state(),
             "numpy_generator": self.rng.bit_generator.state,
         }
@@ -489,5 +518,8 @@ class Agent:
         self.refits = int(counters["refits"])
         self._latest = {str(k): float(v) for k, v in counters["latest"].items()}
         self.acting_planner.load(state["acting_plan"], self.device)
+        if buffers:
+            self.planned_actions.load(state["planned_actions"])
+        self.distill_optimizer.load_state_dict(state["distill_optimizer"])
         self.torch_generator.set_state(state["torch_generator"].cpu())
         self.rng.bit_generator.state = state["numpy_generator"]

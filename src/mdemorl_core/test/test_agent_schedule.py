@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mdemorl_core.agent import Agent, AgentConfig
+from mdemorl_core.agents.model_data import PlannedActions
 from mdemorl_core.agents.sac import SACConfig
 from mdemorl_core.models.ensemble import EnsembleConfig
 from mdemorl_core.planning.dmd_mpc import PlannerConfig
@@ -80,8 +81,9 @@ def test_epoch_mode_runs_nothing_between_epochs() -> None:
     assert agent.update(epoch=1)["sac_steps"] == 50 and agent.refits == 1
 
 
-def _acting_run(seed: int) -> tuple[list[np.ndarray], Agent]:
-    agent = Agent(OBS_DIM, ACT_DIM, _config("mdemorl", act="planner"), torch.device("cpu"), seed)
+def _acting_run(seed: int, **changes: object) -> tuple[list[np.ndarray], Agent]:
+    config = _config("mdemorl", act="planner", **changes)
+    agent = Agent(OBS_DIM, ACT_DIM, config, torch.device("cpu"), seed)
     rng = np.random.default_rng(1)
     obs = np.zeros(OBS_DIM, dtype=np.float32)
     actions = []
@@ -103,6 +105,21 @@ def test_planner_in_the_loop_is_deterministic_under_a_seed() -> None:
     assert not np.array_equal(np.stack(first)[40:], np.stack(third)[40:])
     with pytest.raises(ValueError, match="needs a model"):
         AgentConfig(algo="sac", act="planner")
+
+
+def test_distillation_pulls_the_actor_toward_the_planned_actions() -> None:
+    for distill in (False, True):
+        actions, agent = _acting_run(seed=3, distill=distill)
+        assert len(agent.planned_actions) == 70 - 40  # every action after the first refit (40)
+        np.testing.assert_array_equal(agent.planned_actions.act[:30], np.stack(actions[40:]))
+        assert np.isfinite(agent.update(epoch=1)["distill_loss"]) == distill
+    # The step itself: cloning a constant target moves the actor's mean action onto it.
+    agent.planned_actions = PlannedActions(OBS_DIM, ACT_DIM, 50)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        agent.planned_actions.add(rng.normal(size=OBS_DIM).astype(np.float32), np.array([0.7]))
+    losses = [agent._distill_step() for _ in range(300)]
+    assert losses[-1] < 0.1 * losses[0]
 
 
 def test_planning_service_plans_exactly_like_agent_plan(tmp_path: Path) -> None:
@@ -163,6 +180,6 @@ def test_model_rollouts_stop_at_predicted_terminal_states() -> None:
             agent.observe(obs, act, 1.0, next_obs, bool(abs(next_obs[1]) > 0.2))
         agent.update(epoch=1)
         rows = agent.d_mpc.all()
-        assert 0 < rows["done"].sum() and len(rows["done"]) < 50 * 4
+        assert rows["done"].sum() > 0 and len(rows["done"]) < 50 * 4
         np.testing.assert_array_equal(rows["done"] > 0, np.abs(rows["next_obs"][:, 1]) > 0.2)
         assert bool(np.all(np.abs(rows["obs"][:, 1]) <= 0.2))

@@ -130,3 +130,43 @@ class ActingPlanner:
 
     def load(self, state: torch.Tensor | None, device: torch.device) -> None:
         self.previous = None if state is None else state.to(device)
+
+
+class PlannedActions:
+    """Ring buffer of (state ``O``, action ``A``) pairs the acting planner chose on the real
+    system: the targets of the actor's distillation step (``agent.distill``)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int) -> None:
+        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.act = np.zeros((capacity, act_dim), dtype=np.float32)
+        self.capacity = capacity
+        self.size = 0
+        self.next_index = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs: np.ndarray, act: np.ndarray) -> None:
+        self.obs[self.next_index] = obs
+        self.act[self.next_index] = act
+        self.next_index = (self.next_index + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` uniform rows (with replacement): (obs ``count x O``, act ``count x A``)."""
+        index = rng.integers(0, self.size, size=count)
+        return self.obs[index], self.act[index]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "obs": torch.from_numpy(self.obs[: self.size].copy()),
+            "act": torch.from_numpy(self.act[: self.size].copy()),
+            "next_index": self.next_index,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        size = int(state["obs"].shape[0])
+        self.obs[:size] = state["obs"].numpy()
+        self.act[:size] = state["act"].numpy()
+        self.size = size
+        self.next_index = int(state["next_index"])
