@@ -30,7 +30,9 @@ if [ ! -f "$venv/.cmake-repaired" ]; then
   py_include=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
   np_include=$("$venv/bin/python" -c 'import numpy; print(numpy.get_include())')
   say "repairing wheel CMake paths -> $py_include, $np_include"
-  grep -rlE '/opt/python/cp311-cp311' "$venv/share" --include='*.cmake' 2>/dev/null | while read -r f; do
+  # grep exits 1 when every file is already repaired (a requirements change re-runs this step).
+  { grep -rlE '/opt/python/cp311-cp311' "$venv/share" --include='*.cmake' 2>/dev/null || true; } |
+  while read -r f; do
     sed -i \
       -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_include#g" \
       -e "s#/opt/python/cp311-cp311/include/python3.11#$py_include#g" "$f"

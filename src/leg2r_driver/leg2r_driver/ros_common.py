@@ -9,7 +9,8 @@ QoS choices (on purpose, see README.md):
 - ``POLICY_QOS``: reliable + transient local, depth 1: a late controller gets the latest weights.
 - ``PHASE_QOS`` (``/mdemorl/controller_phase``): as ``POLICY_QOS``, a late joiner (the sim
   robot, the trainer) learns the controller's current phase at once.
-- ``MONITOR_QOS``: reliable, for ``/mdemorl/tracking`` and ``/diagnostics`` (rqt_plot/monitor).
+- ``MONITOR_QOS``: reliable, for ``/mdemorl/tracking``, ``/mdemorl/loop_health`` and
+  ``/diagnostics`` (rqt_plot/monitor).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ TRANSITION_TOPIC = "/mdemorl/transition"
 TRACKING_TOPIC = "/mdemorl/tracking"
 CONTROLLER_PHASE_TOPIC = "/mdemorl/controller_phase"
 DIAGNOSTICS_TOPIC = "/diagnostics"
+LOOP_HEALTH_TOPIC = "/mdemorl/loop_health"
 
 CONTROL_SWITCH_INTERVAL = 0.0002  # s, GIL switch interval for the nodes with a 500 Hz thread
 

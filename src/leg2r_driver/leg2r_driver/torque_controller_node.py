@@ -23,6 +23,8 @@ effort_command``) or, for a ros2_control robot, ``std_msgs/Float64MultiArray`` o
 ``/<ros2_control_controller>/commands`` (``output: ros2_control``, an effort
 JointGroupEffortController; joint order = ``joint_names``). Per policy step: a Transition on
 ``/mdemorl/transition``. Every ``tracking_every`` ticks: a TrackingState on ``/mdemorl/tracking``.
+At ``diagnostics_rate``: ``/diagnostics`` and a LoopHealth on ``/mdemorl/loop_health`` (the loop
+statistics as plain numbers, for plotting tools).
 
 ``protocol`` (:mod:`controller_core`): ``async`` acts continuously with the latest policy;
 ``episodic`` holds the safe pose (``hold_mode``: ``pd`` to ``hold_pose`` or ``zero`` torque)
@@ -71,6 +73,7 @@ from leg2r_driver.ros_common import (
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
     JOINT_STATES_TOPIC,
+    LOOP_HEALTH_TOPIC,
     MONITOR_QOS,
     PHASE_QOS,
     POLICY_QOS,
@@ -90,6 +93,7 @@ from mdemorl_core.envs.leg2r_task import Leg2RParams
 from mdemorl_msgs.msg import (
     ControllerPhase,
     EffortCommand,
+    LoopHealth,
     PolicyUpdate,
     TrackingState,
     Transition,
@@ -185,6 +189,7 @@ class TorqueControllerNode(Node):
         self.transition_pub = self.create_publisher(Transition, TRANSITION_TOPIC, TRANSITION_QOS)
         self.tracking_pub = self.create_publisher(TrackingState, TRACKING_TOPIC, MONITOR_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.health_pub = self.create_publisher(LoopHealth, LOOP_HEALTH_TOPIC, MONITOR_QOS)
         self.phase_pub = self.create_publisher(ControllerPhase, CONTROLLER_PHASE_TOPIC, PHASE_QOS)
         self.phase_seconds = {"acting": 0.0, "holding": 0.0}
         self.phase_since = time.monotonic()
@@ -446,6 +451,9 @@ class TorqueControllerNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(array)
+        health = LoopHealth(node=self.get_name(), ticks=stats.ticks, **stats.as_dict())
+        health.header.stamp = array.header.stamp
+        self.health_pub.publish(health)
 
     def stop(self) -> None:
         self.running = False
