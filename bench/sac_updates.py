@@ -2,13 +2,17 @@
 
     python bench/sac_updates.py [--quick] [--updates N] [--rounds R] [--batch-size 256]
 
-Both learners get the same sizes (batch 256, two hidden layers of 256, twin critics, automatic
+One torch thread unless --threads says otherwise (the protocol of the target: one core). Both
+learners get the same sizes (batch 256, two hidden layers of 256, twin critics, automatic
 entropy, Polyak targets every step) and the same observation/action dimensions (Leg2R-v0's unless
 --obs-dim/--act-dim are given), and both sample their minibatch from a replay buffer filled with
 the same random transitions, so one "update" is: draw a minibatch, one critic step, one actor
-step, one temperature step, one target update. The two are timed in alternating rounds in the
-same process; the best round of each is reported (shared-machine noise only slows rounds down)
-together with the ratio of the medians. The matmul FLOPs of one update (torch's FlopCounterMode)
+step, one temperature step, one target update. Ours runs in two variants, float32 and bfloat16
+autocast (``sac.bf16``); the headline ``ours_updates_per_s`` / ``ratio`` is the one the default
+``SACConfig`` selects. All three are timed in interleaved rounds in the same process; the best
+round of each is reported (shared-machine noise only slows rounds down) together with the ratio
+of the medians, and also rates by the thread's CPU time (``cpu_*``), which do not count the time
+other processes held the core. The matmul FLOPs of one update (torch's FlopCounterMode)
 are reported for both: at these sizes an update is dominated by its matrix products, so the
 achievable ratio is bounded by the ratio of FLOPs per update unless one side wastes time.
 """
@@ -48,14 +52,14 @@ class OursRunner:
     """This project's SAC fed from its own ReplayBuffer through `sample_mixed`."""
 
     def __init__(
-        self, data: dict[str, np.ndarray], batch_size: int, hidden: int, seed: int
+        self, data: dict[str, np.ndarray], batch_size: int, hidden: int, seed: int, bf16: bool
     ) -> None:
         from mdemorl_core.agents.sac import SAC, SACConfig
         from mdemorl_core.replay import ReplayBuffer
 
         obs_dim, act_dim = data["obs"].shape[1], data["act"].shape[1]
         self.device = torch.device("cpu")
-        config = SACConfig(hidden_size=hidden, num_layers=2, batch_size=batch_size)
+        config = SACConfig(hidden_size=hidden, num_layers=2, batch_size=batch_size, bf16=bf16)
         self.sac = SAC(obs_dim, act_dim, config, self.device)
         self.real = ReplayBuffer(obs_dim, act_dim, len(data["obs"]))
         self.real.add_batch(data["obs"], data["act"], data["rew"], data["next_obs"], data["done"])
@@ -131,7 +135,10 @@ class SB3Runner:
         self.model.train(gradient_steps=updates, batch_size=self.batch_size)
 
 
-def flops_per_update(runner: OursRunner | SB3Runner) -> int:
+Runner = OursRunner | SB3Runner
+
+
+def flops_per_update(runner: Runner) -> int:
     """Matmul FLOPs of one update (forward + backward), counted by torch's FlopCounterMode."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -141,16 +148,39 @@ def flops_per_update(runner: OursRunner | SB3Runner) -> int:
     return int(counter.get_total_flops())
 
 
-def timed_rate(runner: OursRunner | SB3Runner, updates: int) -> float:
-    start = time.perf_counter()
+def timed_round(runner: Runner, updates: int) -> tuple[float, float]:
+    """(updates per wall-clock second, updates per second of this thread's CPU time)."""
+    wall, cpu = time.perf_counter(), time.thread_time()
     runner.run(updates)
-    return updates / (time.perf_counter() - start)
+    return updates / (time.perf_counter() - wall), updates / (time.thread_time() - cpu)
+
+
+def summarise(
+    rates: dict[str, list[tuple[float, float]]], name: str, reference: str
+) -> dict[str, Any]:
+    """Best / median rates of `name` and their ratios to `reference` (wall and CPU time)."""
+    wall = [w for w, _ in rates[name]]
+    cpu = [c for _, c in rates[name]]
+    ref_wall = [w for w, _ in rates[reference]]
+    ref_cpu = [c for _, c in rates[reference]]
+    return {
+        "updates_per_s": max(wall),
+        "ratio": max(wall) / max(ref_wall),
+        "ratio_of_medians": percentile(wall, 50) / percentile(ref_wall, 50),
+        "cpu_updates_per_s": max(cpu),
+        "cpu_ratio": max(cpu) / max(ref_cpu),
+        "rounds_per_s": wall,
+        "cpu_rounds_per_s": cpu,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mdemorl_core.agents.sac import SACConfig
+
     parser = base_parser(__doc__.splitlines()[0])
+    parser.set_defaults(threads=1)
     parser.add_argument("--updates", type=int, default=500, help="gradient updates per round")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timed rounds per side")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds per side")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--obs-dim", type=int, default=None)
@@ -168,33 +198,44 @@ def main(argv: list[str] | None = None) -> int:
         dims_source = "flags"
     rows = 2_000 if args.quick else REPLAY_ROWS
     data = random_transitions(obs_dim, act_dim, rows, args.seed)
-    ours = OursRunner(data, args.batch_size, args.hidden, args.seed)
-    sb3 = SB3Runner(data, args.batch_size, args.hidden, args.seed)
-
+    runners: dict[str, Runner] = {
+        "fp32": OursRunner(data, args.batch_size, args.hidden, args.seed, bf16=False),
+        "bf16": OursRunner(data, args.batch_size, args.hidden, args.seed, bf16=True),
+        "sb3": SB3Runner(data, args.batch_size, args.hidden, args.seed),
+    }
     warmup = max(2, args.updates // 10)
-    ours.run(warmup)
-    sb3.run(warmup)
-    ours_rates: list[float] = []
-    sb3_rates: list[float] = []
+    for runner in runners.values():
+        runner.run(warmup)
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in runners}
     for _ in range(args.rounds):
-        ours_rates.append(timed_rate(ours, args.updates))
-        sb3_rates.append(timed_rate(sb3, args.updates))
+        for name, runner in runners.items():
+            rates[name].append(timed_round(runner, args.updates))
 
-    ours_best, sb3_best = max(ours_rates), max(sb3_rates)
-    ours_flops, sb3_flops = flops_per_update(ours), flops_per_update(sb3)
+    variants = {name: summarise(rates, name, "sb3") for name in ("fp32", "bf16")}
+    flops = {name: flops_per_update(runner) for name, runner in runners.items()}
+    for name, variant in variants.items():
+        variant["flops_per_update"] = flops[name]
+        variant["flops_per_s"] = variant["updates_per_s"] * flops[name]
+    default = "bf16" if SACConfig().bf16 else "fp32"
+    sb3_wall = [w for w, _ in rates["sb3"]]
+    sb3_cpu = [c for _, c in rates["sb3"]]
     emit(
         "sac_updates",
         {
-            "ours_updates_per_s": ours_best,
-            "sb3_updates_per_s": sb3_best,
-            "ratio": ours_best / sb3_best,
-            "ratio_of_medians": percentile(ours_rates, 50) / percentile(sb3_rates, 50),
-            "ours_flops_per_update": ours_flops,
-            "sb3_flops_per_update": sb3_flops,
-            "ours_flops_per_s": ours_best * ours_flops,
-            "sb3_flops_per_s": sb3_best * sb3_flops,
-            "ours_rounds_per_s": ours_rates,
-            "sb3_rounds_per_s": sb3_rates,
+            "ours_updates_per_s": variants[default]["updates_per_s"],
+            "sb3_updates_per_s": max(sb3_wall),
+            "ratio": variants[default]["ratio"],
+            "ratio_of_medians": variants[default]["ratio_of_medians"],
+            "ours_default_variant": default,
+            "variants": variants,
+            "ours_flops_per_update": flops[default],
+            "sb3_flops_per_update": flops["sb3"],
+            "ours_flops_per_s": variants[default]["flops_per_s"],
+            "sb3_flops_per_s": max(sb3_wall) * flops["sb3"],
+            "sb3_cpu_updates_per_s": max(sb3_cpu),
+            "ours_rounds_per_s": variants[default]["rounds_per_s"],
+            "sb3_rounds_per_s": sb3_wall,
+            "sb3_cpu_rounds_per_s": sb3_cpu,
             "setup": {
                 "batch_size": args.batch_size,
                 "hidden": [args.hidden, args.hidden],
@@ -205,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": args.rounds,
                 "replay_rows": rows,
                 "device": "cpu",
+                "torch_threads": torch.get_num_threads(),
             },
         },
         quick=args.quick,

@@ -59,6 +59,17 @@ ALGO_SCHEMA: dict[str, Any] = {
     "returns_std": list,
     "wall_seconds": Number,
 }
+SAC_VARIANT_SCHEMA = {
+    "updates_per_s": Number,
+    "ratio": Number,
+    "ratio_of_medians": Number,
+    "cpu_updates_per_s": Number,
+    "cpu_ratio": Number,
+    "flops_per_update": int,
+    "flops_per_s": Number,
+    "rounds_per_s": list,
+    "cpu_rounds_per_s": list,
+}
 SAMPLE_EFFICIENCY_ALGOS = ("mdemorl", "mbpo", "mopac", "sac", "sb3_sac")
 
 
@@ -101,6 +112,19 @@ def test_sac_updates_schema(quick_runs: QuickRunCache) -> None:
     )
     assert document["setup"]["batch_size"] == 256
     assert document["setup"]["hidden"] == [256, 256]
+    assert document["setup"]["torch_threads"] == 1
+    variants = document["variants"]
+    assert set(variants) == {"fp32", "bf16"}
+    for name, variant in variants.items():
+        check_schema(variant, SAC_VARIANT_SCHEMA, f"sac_updates.variants.{name}")
+        assert variant["ratio"] == pytest.approx(
+            variant["updates_per_s"] / document["sb3_updates_per_s"]
+        )
+        assert variant["cpu_ratio"] == pytest.approx(
+            variant["cpu_updates_per_s"] / document["sb3_cpu_updates_per_s"]
+        )
+    default = variants[document["ours_default_variant"]]
+    assert document["ours_updates_per_s"] == default["updates_per_s"]
 
 
 @pytest.mark.parametrize("name", ["policy_latency", "planner_latency"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -282,6 +282,18 @@ def _convert_legacy_critic_optimizer(state: dict[str, Any], num_linear: int) -> 
     return {"state": new_state, "param_groups": [{**group, "params": list(range(per_head))}]}
 
 
+# The keys of SAC.update's result, in the order they are computed.
+UPDATE_METRICS = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy")
+
+
+def _adam(params: Iterable[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam with torch's fused kernel where it has one (one kernel for all moments and steps
+    instead of several per tensor: ~10 % of a bf16 update on one CPU core), else foreach."""
+    if device.type in ("cpu", "cuda"):
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 class SAC(nn.Module):
     """SAC learner: owns actor, critic, target critic, ``log_alpha`` and their optimisers."""
 
@@ -308,14 +320,9 @@ class SAC(nn.Module):
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
         self.to(device)
-        # foreach: one kernel per moment update over all tensors instead of one per tensor.
-        self.actor_optimizer = torch.optim.Adam(
-            self.actor.parameters(), lr=config.actor_lr, foreach=True
-        )
-        self.critic_optimizer = torch.optim.Adam(
-            self.critic.parameters(), lr=config.critic_lr, foreach=True
-        )
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr, foreach=True)
+        self.actor_optimizer = _adam(self.actor.parameters(), config.actor_lr, device)
+        self.critic_optimizer = _adam(self.critic.parameters(), config.critic_lr, device)
+        self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr, device)
 
     @property
     def alpha(self) -> float:
@@ -332,13 +339,10 @@ class SAC(nn.Module):
             return contextlib.nullcontext()
         return torch.autocast(self.log_alpha.device.type, dtype=torch.bfloat16)
 
-    def _step(
-        self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: Iterator[nn.Parameter]
-    ) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def _clip_and_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            for group in optimizer.param_groups:
+                nn.utils.clip_grad_norm_(group["params"], self.config.grad_clip)
         optimizer.step()
 
     def update(self, batch: TransitionBatch, generator: torch.Generator) -> dict[str, float]:
@@ -357,19 +361,28 @@ class SAC(nn.Module):
             q = self.critic.q_values(batch.obs, batch.act)
             # = (MSE(q1, target) + MSE(q2, target)) / 2
             critic_loss = 0.5 * (q - target).pow(2).mean(dim=1).sum()
-        self._step(self.critic_optimizer, critic_loss, self.critic.parameters())
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self._clip_and_step(self.critic_optimizer)
 
         with self._autocast():
             action, log_prob = self.actor.sample(batch.obs, generator)
             q_pi = self.critic.q_values(batch.obs, action, detach_weights=True)
             actor_loss = (alpha * log_prob - torch.minimum(q_pi[0], q_pi[1])).mean()
-        self._step(self.actor_optimizer, actor_loss, self.actor.parameters())
-
         log_prob = log_prob.detach()
-        alpha_loss = torch.zeros(())
+        self.actor_optimizer.zero_grad(set_to_none=True)
         if cfg.auto_alpha:
             alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
-            self._step(self.alpha_optimizer, alpha_loss, iter([self.log_alpha]))
+            self.alpha_optimizer.zero_grad(set_to_none=True)
+            # One backward pass for both losses: the actor loss holds alpha as a constant and the
+            # alpha loss holds log pi as one, so neither gradient leaks into the other.
+            (actor_loss + alpha_loss).backward()
+            self._clip_and_step(self.actor_optimizer)
+            self._clip_and_step(self.alpha_optimizer)
+        else:
+            alpha_loss = torch.zeros(())
+            actor_loss.backward()
+            self._clip_and_step(self.actor_optimizer)
 
         with torch.no_grad():
             torch._foreach_lerp_(
@@ -378,11 +391,7 @@ class SAC(nn.Module):
             values = torch.stack(
                 [critic_loss, actor_loss, self.log_alpha.exp(), alpha_loss, -log_prob.mean()]
             ).tolist()
-        return dict(
-            zip(
-                ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy"), values, strict=True
-            )
-        )
+        return dict(zip(UPDATE_METRICS, values, strict=True))
 
     def optimizer_state_dict(self) -> dict[str, Any]:
         return {
