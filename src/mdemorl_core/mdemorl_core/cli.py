@@ -4,7 +4,10 @@
                   [--resume] [--device cpu|cuda] [--stop-after-epoch K] [--progress|--no-progress]
     mdemorl eval --run DIR [--episodes N] [--device D]
     mdemorl plot RUN... --out FILE.png
-    mdemorl retrain --bag DIR --out RUN [--env ID] [--algo A] [--config F] [--set k=v ...]
+    mdemorl retrain --bag DIR [--bag DIR ...] --out RUN [--init RUN0] [--env ID] [--algo A]
+                    [--config F] [--set k=v ...]
+    mdemorl render --run DIR --out FILE.gif|FILE.mp4 [--episodes N] [--every K] [--max-steps S]
+    mdemorl monitor [...]   (the ROS workspace's terminal dashboard, `mdemorl_monitor`)
 
 Configuration precedence: dataclass defaults < `--config` YAML < `--set key.path=value` (values
 parsed as YAML) < the dedicated flags (--env, --algo, --epochs, --seed, --device). With `--resume`
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +38,7 @@ from mdemorl_core.config import (
     read_yaml_mapping,
     resolve_config_path,
 )
+from mdemorl_core.training import render
 
 USAGE_ERROR = 2
 INTERRUPTED = 130  # the shell's code for SIGINT
@@ -95,7 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(handler=_run_plot)
 
     retrain.add_parser(commands)
+    render.add_parser(commands)
+    monitor = commands.add_parser(
+        "monitor",
+        help="terminal dashboard of a running training graph (needs the ROS workspace)",
+        add_help=False,
+    )
+    monitor.add_argument("arguments", nargs=argparse.REMAINDER, help="see mdemorl monitor -h")
+    monitor.set_defaults(handler=_run_monitor)
     return parser
+
+
+MONITOR_EXECUTABLE = "mdemorl_monitor"
+
+
+def _run_monitor(args: argparse.Namespace) -> int:
+    """Replace this process by the dashboard, which lives with the ROS nodes (it needs rclpy,
+    which mdemorl_core never imports)."""
+    executable = shutil.which(MONITOR_EXECUTABLE)
+    if executable is None:
+        raise UsageError(
+            f"mdemorl monitor needs the ROS workspace ({MONITOR_EXECUTABLE} is not on PATH): "
+            "run `source install/setup.bash` first"
+        )
+    os.execv(executable, [executable, *args.arguments])
+    return 0  # not reached: execv replaces the process
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mdemorl` console script; returns the process exit code."""
     from mdemorl_core.bags import BagError
     from mdemorl_core.envs_util import EnvSetupError
+    from mdemorl_core.training.render import RenderError
     from mdemorl_core.training.run_dir import RunDirError
 
     args = build_parser().parse_args(argv)
@@ -195,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RunDirError,
         EnvSetupError,
         BagError,
+        RenderError,
         FileNotFoundError,
     ) as error:
         print(f"mdemorl: error: {error}", file=sys.stderr)

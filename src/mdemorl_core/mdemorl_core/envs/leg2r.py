@@ -200,6 +200,9 @@ class Leg2REnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self._steps = 0
         self._last_torque = np.zeros(2)
+        # Foot positions [N x 2] (m) that render() draws as a path (set by a viewer, e.g.
+        # training/render.py; empty: no path).
+        self.foot_trail = np.zeros((0, 2))
 
     @property
     def episode_time(self) -> float:
@@ -266,7 +269,8 @@ class Leg2REnv(gymnasium.Env[np.ndarray, np.ndarray]):
         }
 
     def render(self) -> np.ndarray | None:
-        """Side view as an H x W x 3 uint8 image: stand, links, foot, reference ellipse."""
+        """Side view as an H x W x 3 uint8 image: stand, links, foot, reference ellipse, and the
+        ``foot_trail`` path."""
         if self.render_mode != "rgb_array":
             return None
         params = self.params
@@ -280,6 +284,8 @@ class Leg2REnv(gymnasium.Env[np.ndarray, np.ndarray]):
         ellipse_times = np.linspace(0.0, params.ref_period, 97)
         ellipse = np.array([reference(float(t), params)[0] for t in ellipse_times])
         canvas.polyline(ellipse, 0.003, (120, 190, 120))
+        if len(self.foot_trail) > 1:
+            canvas.polyline(self.foot_trail, 0.003, (220, 120, 120))
         q = self.physics.q
         hip = np.zeros(2)
         knee = np.array([params.thigh_length * np.sin(q[0]), -params.thigh_length * np.cos(q[0])])
