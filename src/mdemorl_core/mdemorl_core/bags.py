@@ -43,6 +43,8 @@ class TransitionArrays:
         truncated: N bool.
         episode: N uint32, the controller's episode counter.
         step: N uint32, the step within the episode.
+        policy_version: N uint32, the policy version that acted (0 in bags recorded before
+            Transition carried it).
     """
 
     obs: np.ndarray
@@ -53,6 +55,7 @@ class TransitionArrays:
     truncated: np.ndarray
     episode: np.ndarray
     step: np.ndarray
+    policy_version: np.ndarray
 
     def __len__(self) -> int:
         return int(self.rew.shape[0])
@@ -153,6 +156,7 @@ def read_transitions(
                     msg.truncated,
                     msg.episode,
                     msg.step,
+                    getattr(msg, "policy_version", 0),
                 )
             )
         report.files.append(path.name)
@@ -178,6 +182,7 @@ def read_transitions(
         truncated=np.asarray(columns[5], dtype=bool),
         episode=np.asarray(columns[6], dtype=np.uint32),
         step=np.asarray(columns[7], dtype=np.uint32),
+        policy_version=np.asarray(columns[8], dtype=np.uint32),
     )
     report.transitions = len(arrays)
     return arrays, report

@@ -1,9 +1,12 @@
-"""`mdemorl retrain --bag DIR --out RUN`: rebuild D_ENV from a recorded bag and rerun Algorithm 1.
+"""`mdemorl retrain --bag DIR [--bag DIR ...] --out RUN [--init RUN0]`: rebuild D_ENV from
+recorded bags and rerun Algorithm 1.
 
-The bag's transitions are replayed in their recorded order and an epoch (model, DMD-MPC inner loop,
-SAC) runs after every ``steps_per_epoch`` of them, exactly as the trainer node did live; the result
-is an ordinary run directory (`mdemorl eval --run RUN`, the planner node, `--resume` of the
-trainer node).
+The bags' transitions are replayed bag after bag in their recorded order and an epoch (model,
+DMD-MPC inner loop, SAC) runs after every ``steps_per_epoch`` of them, exactly as the trainer
+node did live; the result is an ordinary run directory (`mdemorl eval --run RUN`, the planner
+node, `deploy.launch.py run_dir:=RUN`, `--resume` of the trainer node). ``--init RUN0`` starts
+from RUN0's last checkpoint (its networks, buffers, epoch and config; flags and ``--set`` still
+apply) instead of a fresh agent. The command states how many transitions it used from each bag.
 """
 
 from __future__ import annotations
@@ -12,15 +15,29 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mdemorl_core.config import apply_overrides, build_train_config, read_yaml_mapping
+from mdemorl_core.config import (
+    ConfigError,
+    apply_overrides,
+    build_train_config,
+    config_to_dict,
+    read_yaml_mapping,
+)
 
 
 def add_parser(commands: Any) -> None:
     """Register the `retrain` subcommand on the `mdemorl` CLI's subparsers."""
-    retrain = commands.add_parser("retrain", help="retrain offline from a recorded rosbag2")
-    retrain.add_argument("--bag", required=True, type=Path, help="bag directory or .mcap file")
+    retrain = commands.add_parser("retrain", help="retrain offline from recorded rosbag2s")
+    retrain.add_argument(
+        "--bag",
+        dest="bags",
+        required=True,
+        type=Path,
+        action="append",
+        help="bag directory or .mcap file (repeat for several, replayed in the given order)",
+    )
     retrain.add_argument("--out", required=True, type=Path, help="new run directory")
-    retrain.add_argument("--env", default="Leg2R-v0", help="task the bag was recorded on")
+    retrain.add_argument("--init", type=Path, help="start from this run's last checkpoint")
+    retrain.add_argument("--env", help="task the bags were recorded on (default: Leg2R-v0)")
     retrain.add_argument("--algo", help="algorithm (default: mdemorl)")
     retrain.add_argument("--seed", type=int, help="agent seed")
     retrain.add_argument("--config", type=Path, help="YAML file with TrainConfig fields")
@@ -30,11 +47,22 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mdemorl_core.envs_util import make_env, space_dims
-    from mdemorl_core.training.online import retrain_from_bag
+    from mdemorl_core.training.online import retrain_from_bags
+    from mdemorl_core.training.run_dir import RunPaths, check_resumable, read_run_config
 
-    document = read_yaml_mapping(args.config) if args.config is not None else {}
+    if args.init is not None:
+        if args.config is not None:
+            raise ConfigError(
+                "init", "--config cannot be combined with --init (its config is used)"
+            )
+        check_resumable(RunPaths(args.init))
+        document: dict[str, Any] = config_to_dict(read_run_config(args.init))
+        document["agent"].pop("algo", None)  # `algo` is the single source of truth
+    else:
+        document = read_yaml_mapping(args.config) if args.config is not None else {}
     document = apply_overrides(document, args.overrides)
-    document["env_id"] = args.env
+    if args.env is not None or "env_id" not in document:
+        document["env_id"] = args.env or "Leg2R-v0"
     for key in ("algo", "seed"):
         if getattr(args, key) is not None:
             document[key] = getattr(args, key)
@@ -42,9 +70,21 @@ def run(args: argparse.Namespace) -> int:
     env = make_env(config.env_id, config.seed, config.max_episode_steps, **config.env_kwargs)
     obs_dim, act_dim = space_dims(env)
     env.close()
-    trainer, bag_summary = retrain_from_bag(args.bag, config, args.out, obs_dim, act_dim)
+    try:
+        trainer, reports = retrain_from_bags(
+            args.bags, config, args.out, obs_dim, act_dim, init=args.init
+        )
+    except ValueError as error:
+        if isinstance(error, ConfigError):
+            raise
+        # Bags or checkpoint that do not fit the task: a user error, not a traceback.
+        raise ConfigError("bag" if args.init is None else "init", str(error)) from error
+    for bag, report in reports:
+        print(f"{bag}: used {report.transitions} transitions ({report.summary()})")
+    start = f", continuing {args.init}" if args.init is not None else ""
     print(
-        f"Retrained {config.algo} on {bag_summary}: {trainer.epoch} epochs, "
+        f"Retrained {config.algo} on {sum(r.transitions for _, r in reports)} transitions from "
+        f"{len(reports)} bag(s){start}: {trainer.epoch} epochs, "
         f"{trainer.agent.env_steps} transitions in D_ENV, {trainer.rejected} rejected. "
         f"Run directory {args.out} (progress.csv, checkpoint/); evaluate it with "
         f"`mdemorl eval --run {args.out}`."

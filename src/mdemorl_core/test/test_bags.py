@@ -29,6 +29,7 @@ def _write_bag(path: Path, rows: list[dict]) -> None:
                 header=header(stamp=stamp(sec=i, nanosec=0), frame_id=""),
                 episode=row["episode"],
                 step=row["step"],
+                policy_version=row["episode"] // 2,
                 observation=np.asarray(row["obs"], dtype=np.float32),
                 action=np.asarray(row["act"], dtype=np.float32),
                 next_observation=np.asarray(row["next_obs"], dtype=np.float32),
@@ -75,6 +76,7 @@ def test_round_trip_and_invalid_messages_are_counted(tmp_path: Path) -> None:
     np.testing.assert_allclose(arrays.rew, [r["rew"] for r in kept], rtol=1e-6)
     np.testing.assert_array_equal(arrays.terminated, [r["terminated"] for r in kept])
     np.testing.assert_array_equal(arrays.step, [r["step"] for r in kept])
+    np.testing.assert_array_equal(arrays.policy_version, [r["episode"] // 2 for r in kept])
     assert report.truncated_files == []
 
 
@@ -110,7 +112,7 @@ def test_unreadable_bags_raise_clear_errors(tmp_path: Path) -> None:
 
 def test_retrain_from_bag_replays_epochs_in_recorded_order(tmp_path: Path) -> None:
     from mdemorl_core.config import build_train_config
-    from mdemorl_core.training.online import retrain_from_bag
+    from mdemorl_core.training.online import retrain_from_bags
     from mdemorl_core.training.progress_log import read_progress
 
     _write_bag(tmp_path / "bag", _rows(50))
@@ -127,13 +129,22 @@ def test_retrain_from_bag_replays_epochs_in_recorded_order(tmp_path: Path) -> No
             },
         }
     )
-    trainer, summary = retrain_from_bag(tmp_path / "bag", config, tmp_path / "run", 3, 1)
+    _write_bag(tmp_path / "bag2", _rows(25))
+    bags = [tmp_path / "bag", tmp_path / "bag2"]
+    trainer, reports = retrain_from_bags(bags, config, tmp_path / "run", 3, 1)
 
     rows = read_progress(tmp_path / "run" / "progress.csv")
-    assert [int(r["env_steps"]) for r in rows] == [20, 40, 50]
-    assert trainer.epoch == 3 and "50 transitions" in summary
+    assert [int(r["env_steps"]) for r in rows] == [20, 40, 60, 75]
+    assert trainer.epoch == 4 and [r.transitions for _, r in reports] == [50, 25]
     with pytest.raises(ValueError, match="dims 3/1"):
-        retrain_from_bag(tmp_path / "bag", config, tmp_path / "other", 4, 1)
+        retrain_from_bags(bags, config, tmp_path / "other", 4, 1)
+    assert not (tmp_path / "other").exists()  # every bag is checked before the run is created
+
+    # --init: a new run continuing the first one's checkpoint (epoch, D_ENV) with more data.
+    more, _ = retrain_from_bags([bags[1]], config, tmp_path / "cont", 3, 1, init=tmp_path / "run")
+    assert more.epoch == 6 and more.agent.env_steps == 100
+    rows = read_progress(tmp_path / "cont" / "progress.csv")
+    assert [int(r["env_steps"]) for r in rows] == [20, 40, 60, 75, 95, 100]
 
 
 def test_retrain_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,6 +165,14 @@ def test_retrain_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     args = ["retrain", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "run")]
     args += ["--env", "Pendulum-v1", *[item for o in tiny for item in ("--set", o)]]
     assert main(args) == 0
-    assert "2 epochs, 30 transitions in D_ENV" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 epochs, 30 transitions in D_ENV" in out
+    assert f"{tmp_path / 'bag'}: used 30 transitions" in out
+    cont = ["retrain", "--bag", str(tmp_path / "bag"), "--bag", str(tmp_path / "bag")]
+    cont += ["--out", str(tmp_path / "cont"), "--init", str(tmp_path / "run")]
+    assert main(cont) == 0
+    out = capsys.readouterr().out
+    assert "60 transitions from 2 bag(s), continuing" in out and "6 epochs, 90 transitions" in out
+    assert main([*cont[:-4], "--out", str(tmp_path / "x2"), "--init", str(tmp_path / "no")]) == 2
     assert main(["retrain", "--bag", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     assert "bag not found" in capsys.readouterr().err

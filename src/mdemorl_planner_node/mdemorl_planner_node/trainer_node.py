@@ -236,7 +236,8 @@ class TrainerNode(Node):
             self.get_logger().info(
                 f"epoch {int(row['epoch'])}/{self.trainer.config.epochs}: train return "
                 f"{row['train_return']:.2f}, model loss {row['model_loss']:.3f}, update "
-                f"{self.trainer.last_update_seconds:.1f} s of {row['epoch_seconds']:.1f} s; "
+                f"{self.trainer.last_update_seconds:.1f} s (CPU "
+                f"{self.trainer.last_update_cpu_seconds:.1f} s) of {row['epoch_seconds']:.1f} s; "
                 f"{stats['transitions']} transitions stored ({stats['stale']} stale), "
                 f"queue peak {stats['queue_peak']}"
             )

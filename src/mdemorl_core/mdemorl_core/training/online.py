@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,19 +31,34 @@ from mdemorl_core.training.run_dir import (
     read_run_config,
 )
 
+if TYPE_CHECKING:
+    from mdemorl_core.bags import BagReadReport
+
 
 class OnlineTrainer:
     """Trains an agent on externally supplied transitions, one epoch per ``steps_per_epoch``."""
 
     def __init__(
-        self, config: TrainConfig, run_dir: Path, obs_dim: int, act_dim: int, resume: bool = False
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        obs_dim: int,
+        act_dim: int,
+        resume: bool = False,
+        init: Path | None = None,
     ) -> None:
         """Start a new run in ``run_dir`` (refused if one is there), or with ``resume`` continue
-        the run there from its last checkpoint (its stored config wins over ``config``)."""
+        the run there from its last checkpoint (its stored config wins over ``config``).
+        ``init``: a new run that starts from another run's last checkpoint (networks, buffers,
+        counters, epoch and progress rows), e.g. to continue it with a bag's data."""
         self.paths = RunPaths(Path(run_dir))
+        if resume and init is not None:
+            raise ValueError("resume and init exclude each other")
         if resume:
             check_resumable(self.paths)
             config = read_run_config(self.paths.root)
+        if init is not None:
+            check_resumable(RunPaths(Path(init)))
         self.config = config
         self.agent = Agent(
             obs_dim, act_dim, config.agent, resolve_device(config.device), config.seed
@@ -49,13 +66,21 @@ class OnlineTrainer:
         self.progress = ProgressLog(self.paths.progress)
         self.rows: list[dict[str, str]] = []
         self.epoch = 0
-        if resume:
-            state = load_checkpoint(self.paths.checkpoint_dir)
-            self.agent.load_state_dict(state["agent"])
+        if not resume:
+            prepare_new_run(self.paths, config)
+        source = self.paths if resume else RunPaths(Path(init)) if init is not None else None
+        if source is not None:
+            state = load_checkpoint(source.checkpoint_dir)
+            agent_state = state["agent"]
+            dims = (int(agent_state["obs_dim"]), int(agent_state["act_dim"]))
+            if dims != (obs_dim, act_dim):
+                raise ValueError(
+                    f"checkpoint of {source.root} has obs/action dims {dims[0]}/{dims[1]}, "
+                    f"the task has {obs_dim}/{act_dim}"
+                )
+            self.agent.load_state_dict(agent_state)
             self.epoch = int(state["epoch"])
             self.rows = list(state["progress_rows"])
-        else:
-            prepare_new_run(self.paths, config)
         self.progress.start(self.rows)
         self.new_steps = 0
         self.episode_return = 0.0
@@ -63,6 +88,7 @@ class OnlineTrainer:
         self.rejected = 0
         self.stored = 0  # transitions stored by this trainer (this process)
         self.last_update_seconds = math.nan
+        self.last_update_cpu_seconds = math.nan  # CPU time of the calling thread in the update
         self.epoch_started = time.perf_counter()
 
     @property
@@ -128,9 +154,10 @@ class OnlineTrainer:
         and is ``mdemorl eval``'s job; ``train_return`` is the mean return of the episodes that
         ended during this epoch).
         """
-        update_started = time.perf_counter()
+        update_started, cpu_started = time.perf_counter(), time.thread_time()
         metrics = self.agent.update(self.epoch + 1)
         self.last_update_seconds = time.perf_counter() - update_started
+        self.last_update_cpu_seconds = time.thread_time() - cpu_started
         self.epoch += 1
         row: dict[str, float] = {
             "epoch": self.epoch,
@@ -167,34 +194,45 @@ def _as_number(name: str, value: float) -> float | int:
     return int(value) if name in ("epoch", "env_steps", "train_episodes") else float(value)
 
 
-def retrain_from_bag(
-    bag: Path, config: TrainConfig, run_dir: Path, obs_dim: int, act_dim: int
-) -> tuple[OnlineTrainer, str]:
-    """Offline retraining: replay a recorded bag's transitions in their recorded order, running an
-    epoch after every ``steps_per_epoch`` of them, exactly as the trainer node did live.
+def retrain_from_bags(
+    bags: Sequence[Path],
+    config: TrainConfig,
+    run_dir: Path,
+    obs_dim: int,
+    act_dim: int,
+    init: Path | None = None,
+) -> tuple[OnlineTrainer, list[tuple[Path, BagReadReport]]]:
+    """Offline retraining: replay recorded bags' transitions, bag after bag in their recorded
+    order, running an epoch after every ``steps_per_epoch`` of them, exactly as the trainer node
+    did live (a last partial epoch runs too). ``init``: start from that run's checkpoint.
 
-    Returns the trainer (its run directory holds the result) and the bag read report's summary.
+    Every bag is read (and checked against the task's dimensions) before training starts.
+    Returns the trainer (its run directory holds the result) and each bag's read report.
     """
     from mdemorl_core.bags import read_transitions
 
-    data, report = read_transitions(bag)
-    if data.obs.shape[1] != obs_dim or data.act.shape[1] != act_dim:
-        raise ValueError(
-            f"bag transitions have obs/action dims {data.obs.shape[1]}/{data.act.shape[1]}, "
-            f"the task {config.env_id} has {obs_dim}/{act_dim}"
-        )
-    trainer = OnlineTrainer(config, run_dir, obs_dim, act_dim)
-    for i in range(len(data)):
-        trainer.add(
-            data.obs[i],
-            data.act[i],
-            float(data.rew[i]),
-            data.next_obs[i],
-            bool(data.terminated[i]),
-            bool(data.truncated[i]),
-        )
-        if trainer.epoch_ready():
-            trainer.run_epoch()
+    loaded = []
+    for bag in bags:
+        data, report = read_transitions(bag)
+        if data.obs.shape[1] != obs_dim or data.act.shape[1] != act_dim:
+            raise ValueError(
+                f"bag {bag} has transitions with obs/action dims {data.obs.shape[1]}/"
+                f"{data.act.shape[1]}, the task {config.env_id} has {obs_dim}/{act_dim}"
+            )
+        loaded.append((Path(bag), data, report))
+    trainer = OnlineTrainer(config, run_dir, obs_dim, act_dim, init=init)
+    for _, data, _ in loaded:
+        for i in range(len(data)):
+            trainer.add(
+                data.obs[i],
+                data.act[i],
+                float(data.rew[i]),
+                data.next_obs[i],
+                bool(data.terminated[i]),
+                bool(data.truncated[i]),
+            )
+            if trainer.epoch_ready():
+                trainer.run_epoch()
     if trainer.new_steps:
         trainer.run_epoch()
-    return trainer, report.summary()
+    return trainer, [(bag, report) for bag, _, report in loaded]
