@@ -19,7 +19,9 @@ setup(
     entry_points={
         "console_scripts": [
             "foxglove_bridge = mdemorl_planner_node.foxglove_bridge:main",
+            "mdemorl_monitor = mdemorl_planner_node.monitor_dashboard:main",
             "planner_node = mdemorl_planner_node.planner_node:main",
+            "policy_publisher = mdemorl_planner_node.policy_publisher:main",
             "trainer_node = mdemorl_planner_node.trainer_node:main",
         ],
     },

@@ -236,3 +236,26 @@ def retrain_from_bags(
     if trainer.new_steps:
         trainer.run_epoch()
     return trainer, [(bag, report) for bag, _, report in loaded]
+
+
+def load_run_actor(run_dir: Path) -> tuple[bytes, int, str, int, int]:
+    """The actor of a run's last checkpoint, serialized for ``mdemorl_msgs/PolicyUpdate``
+    (deployment without a trainer). Loads only the SAC networks, not the agent's buffers.
+
+    Returns (blob, version = the checkpoint's epoch, algorithm, obs_dim, act_dim).
+    """
+    import torch
+
+    from mdemorl_core.agents.sac import SAC
+
+    paths = RunPaths(Path(run_dir))
+    check_resumable(paths)
+    config = read_run_config(paths.root)
+    state = load_checkpoint(paths.checkpoint_dir)
+    agent_state = state["agent"]
+    obs_dim, act_dim = int(agent_state["obs_dim"]), int(agent_state["act_dim"])
+    sac = SAC(obs_dim, act_dim, config.agent.sac, torch.device("cpu"))
+    sac.load_state_dict(agent_state["sac"])
+    version = int(state["epoch"])
+    blob = serialize_actor(sac.actor, algorithm=config.algo, version=version)
+    return blob, version, config.algo, obs_dim, act_dim

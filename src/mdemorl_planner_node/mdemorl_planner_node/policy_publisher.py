@@ -1,0 +1,53 @@
+"""policy_publisher — deploys a finished run's actor: publishes it once on ``/mdemorl/policy``
+(transient local, so a controller that starts later still gets it) as a continuous request
+(``acting_steps`` 0), then stays up so the latched message stays available. No training.
+
+Parameters: run_dir (string, required): a run directory (``mdemorl train``, the trainer node or
+``mdemorl retrain``); its last checkpoint's actor is published with version = its epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rclpy.node import Node
+
+from leg2r_driver.ros_common import POLICY_QOS, POLICY_TOPIC, run_node
+from mdemorl_core.policy_io import sha256_hex
+from mdemorl_core.training.online import load_run_actor
+from mdemorl_core.training.run_dir import RunDirError
+from mdemorl_msgs.msg import PolicyUpdate
+
+
+class PolicyPublisher(Node):
+    def __init__(self) -> None:
+        super().__init__("policy_publisher")
+        run_dir = str(self.declare_parameter("run_dir", "").value)
+        if not run_dir:
+            raise ValueError("parameter 'run_dir' is required (the run whose actor to deploy)")
+        blob, version, algorithm, obs_dim, act_dim = load_run_actor(Path(run_dir))
+        msg = PolicyUpdate(
+            version=version,
+            algorithm=algorithm,
+            observation_dim=obs_dim,
+            action_dim=act_dim,
+            weights=blob,
+            checksum=sha256_hex(blob),
+            acting_steps=0,
+        )
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.create_publisher(PolicyUpdate, POLICY_TOPIC, POLICY_QOS).publish(msg)
+        self.get_logger().info(f"deployed the {algorithm} actor of {run_dir}, version {version}")
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        run_node(PolicyPublisher, args)
+    except (ValueError, RunDirError, OSError) as error:
+        print(f"policy_publisher: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
