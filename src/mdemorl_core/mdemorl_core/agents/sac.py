@@ -133,18 +133,18 @@ class TanhGaussianActor(nn.Module):
         ``deterministic`` returns ``tanh(mean)`` with the density evaluated there.
         """
         mean, log_std = self(obs)
-        std = log_std.exp()
+        gaussian_log_prob = -log_std.sum(-1) - 0.5 * mean.shape[-1] * math.log(2 * math.pi)
         if deterministic:
             pre_tanh = mean
         else:
             noise = torch.randn(
                 mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
             )
-            pre_tanh = mean + std * noise
+            pre_tanh = torch.addcmul(mean, log_std.exp(), noise)
+            # The standardised sample (pre_tanh - mean) / std is the noise itself, a constant:
+            # the same value and gradient as computing it back from pre_tanh, in fewer kernels.
+            gaussian_log_prob = gaussian_log_prob - 0.5 * noise.pow(2).sum(-1)
         action = torch.tanh(pre_tanh)
-        gaussian_log_prob = (
-            -0.5 * ((pre_tanh - mean) / std).pow(2) - log_std - 0.5 * math.log(2 * math.pi)
-        ).sum(-1)
         # log(1 - tanh(u)^2) written in the numerically stable softplus form.
         squash_correction = (2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))).sum(-1)
         return action, gaussian_log_prob - squash_correction
@@ -223,12 +223,19 @@ class TwinQ(nn.Module):
         weight, bias = _layer_params(output_layer, detach_weights)
         if torch.is_autocast_enabled(hidden.device.type):
             with torch.autocast(hidden.device.type, enabled=False):
-                return torch.baddbmm(bias, hidden.float(), weight).squeeze(-1)
-        return torch.baddbmm(bias, hidden, weight).squeeze(-1)
+                return _scalar_head(hidden.float(), weight, bias)
+        return _scalar_head(hidden, weight, bias)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.q_values(obs, act)
         return q[0], q[1]
+
+
+def _scalar_head(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``2 x N x H`` features, ``2 x H x 1`` weights, ``2 x 1 x 1`` biases -> ``2 x N``. A
+    multiply-and-sum, not a ``bmm``: a one-column matrix product and its backward (an outer
+    product) ran ~6x slower than these elementwise kernels on one CPU core."""
+    return (hidden * weight.transpose(1, 2)).sum(-1) + bias.squeeze(-1)
 
 
 def _layer_params(layer: EnsembleLinear, detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
