@@ -107,24 +107,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="terminal dashboard of a running training graph (needs the ROS workspace)",
         add_help=False,
     )
-    monitor.add_argument("arguments", nargs=argparse.REMAINDER, help="see mdemorl monitor -h")
-    monitor.set_defaults(handler=_run_monitor)
+    # Only listed here: main() hands every argument after "monitor" to the dashboard.
+    monitor.set_defaults(handler=lambda args: _run_monitor([]))
     return parser
 
 
-MONITOR_EXECUTABLE = "mdemorl_monitor"
+MONITOR_PACKAGE, MONITOR_EXECUTABLE = "mdemorl_planner_node", "mdemorl_monitor"
 
 
-def _run_monitor(args: argparse.Namespace) -> int:
+def _monitor_executable() -> str | None:
+    """The dashboard's script: on PATH, or where ``ros2 run`` finds it (lib/<package>/ of an
+    AMENT_PREFIX_PATH entry, which a sourced workspace sets)."""
+    on_path = shutil.which(MONITOR_EXECUTABLE)
+    if on_path is not None:
+        return on_path
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        candidate = Path(prefix) / "lib" / MONITOR_PACKAGE / MONITOR_EXECUTABLE
+        if prefix and candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def _run_monitor(arguments: list[str]) -> int:
     """Replace this process by the dashboard, which lives with the ROS nodes (it needs rclpy,
     which mdemorl_core never imports)."""
-    executable = shutil.which(MONITOR_EXECUTABLE)
+    executable = _monitor_executable()
     if executable is None:
         raise UsageError(
-            f"mdemorl monitor needs the ROS workspace ({MONITOR_EXECUTABLE} is not on PATH): "
-            "run `source install/setup.bash` first"
+            f"mdemorl monitor needs the ROS workspace ({MONITOR_PACKAGE}'s {MONITOR_EXECUTABLE} "
+            "was not found): run `source install/setup.bash` first"
         )
-    os.execv(executable, [executable, *args.arguments])
+    os.execv(executable, [executable, *arguments])
     return 0  # not reached: execv replaces the process
 
 
@@ -217,8 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mdemorl_core.training.render import RenderError
     from mdemorl_core.training.run_dir import RunDirError
 
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
+        if arguments[:1] == ["monitor"]:
+            return _run_monitor(arguments[1:])
+        args = build_parser().parse_args(arguments)
         return int(args.handler(args))
     except (
         ConfigError,

@@ -18,6 +18,7 @@ from leg2r_driver.ros_common import (
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
+    LOOP_HEALTH_TOPIC,
     MONITOR_QOS,
     PHASE_QOS,
     STATE_QOS,
@@ -52,6 +53,7 @@ class TopicSpec:
 MONITOR_TOPICS: dict[str, TopicSpec] = {
     TRACKING_TOPIC: TopicSpec("mdemorl_msgs/msg/TrackingState", MONITOR_QOS),
     TRAINING_STATUS_TOPIC: TopicSpec("mdemorl_msgs/msg/TrainingStatus", MONITOR_QOS),
+    LOOP_HEALTH_TOPIC: TopicSpec("mdemorl_msgs/msg/LoopHealth", MONITOR_QOS),
     CONTROLLER_PHASE_TOPIC: TopicSpec("mdemorl_msgs/msg/ControllerPhase", PHASE_QOS),
     DIAGNOSTICS_TOPIC: TopicSpec("diagnostic_msgs/msg/DiagnosticArray", MONITOR_QOS),
     JOINT_STATES_TOPIC: TopicSpec("sensor_msgs/msg/JointState", STATE_QOS),
