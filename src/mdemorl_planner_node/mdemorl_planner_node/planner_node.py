@@ -5,10 +5,16 @@ Parameters:
   run_dir (string, required): the run directory (``mdemorl train --out`` or the trainer node's).
   default_horizon (int, 10): horizon when a request leaves it 0.
   reload_period (double, 2.0 s): how often the checkpoint file is checked for a newer version.
+  diagnostics_rate (double, 1.0 Hz): ``/diagnostics`` status ``planner_node``: loaded version,
+    checkpoint age, plans served and failed, plan latency p50/p99/max over the last
+    ``LATENCY_WINDOW`` plans; WARN while nothing is loaded or when p99 exceeds
+    ``latency_budget`` (double, 0.01 s: a 100 Hz controller's policy step), ERROR when the last
+    reload failed.
 """
 
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 import time
@@ -16,14 +22,18 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
+from leg2r_driver.ros_common import DIAGNOSTICS_TOPIC, MONITOR_QOS, diagnostic_status
 from mdemorl_core.planning.service import PlanningService, PlanningUnavailable
 from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.run_dir import RunPaths
 from mdemorl_msgs.srv import PlanActions
+
+LATENCY_WINDOW = 500
 
 
 class PlannerNode(Node):
@@ -35,6 +45,11 @@ class PlannerNode(Node):
         self.run_dir = Path(str(run_dir))
         self.default_horizon = int(self.declare_parameter("default_horizon", 10).value)
         reload_period = float(self.declare_parameter("reload_period", 2.0).value)
+        diagnostics_rate = float(self.declare_parameter("diagnostics_rate", 1.0).value)
+        self.latency_budget = float(self.declare_parameter("latency_budget", 0.01).value)
+        self.latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self.counts = {"plans": 0, "failed": 0}
+        self.reload_error = ""
         self.checkpoint_file = checkpoint_path(RunPaths(self.run_dir).checkpoint_dir)
         self.service: PlanningService | None = None
         self.unavailable_reason = "no checkpoint loaded yet"
@@ -43,6 +58,12 @@ class PlannerNode(Node):
         self.create_service(PlanActions, "~/plan", self.on_plan)
         self.create_timer(
             reload_period, self.reload_if_newer, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.create_timer(
+            1.0 / diagnostics_rate,
+            self.publish_diagnostics,
+            callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self.reload_if_newer()
 
@@ -57,12 +78,13 @@ class PlannerNode(Node):
         try:
             service = PlanningService.from_run(self.run_dir, self.default_horizon)
         except (PlanningUnavailable, ValueError, KeyError, OSError) as error:
-            self.unavailable_reason = str(error)
+            self.unavailable_reason = self.reload_error = str(error)
             self.get_logger().warning(f"cannot plan with {self.run_dir}: {error}")
             return
         with self.lock:
             self.service = service
         self.loaded_mtime = mtime
+        self.reload_error = ""
         self.get_logger().info(f"planning with checkpoint of epoch {service.version}")
 
     def on_plan(
@@ -72,6 +94,7 @@ class PlannerNode(Node):
         with self.lock:
             service = self.service
         if service is None:
+            self.counts["failed"] += 1
             response.success = False
             response.message = self.unavailable_reason
             return response
@@ -83,6 +106,7 @@ class PlannerNode(Node):
                 float(request.elite_fraction),
             )
         except ValueError as error:
+            self.counts["failed"] += 1
             response.success = False
             response.message = str(error)
             return response
@@ -90,9 +114,40 @@ class PlannerNode(Node):
         response.horizon, response.action_dim = plan.actions.shape
         response.predicted_return = plan.predicted_return
         response.plan_seconds = time.perf_counter() - started
+        self.latencies.append(response.plan_seconds)
+        self.counts["plans"] += 1
         response.model_version = response.policy_version = service.version
         response.success = True
         return response
+
+    def publish_diagnostics(self) -> None:
+        service = self.service
+        latencies = np.array(self.latencies) if self.latencies else np.full(1, np.nan)
+        p99 = float(np.percentile(latencies, 99))
+        age = time.time() - self.loaded_mtime if self.loaded_mtime is not None else float("nan")
+        if self.reload_error:
+            level, message = DiagnosticStatus.ERROR, f"reload failed: {self.reload_error}"
+        elif service is None:
+            level, message = DiagnosticStatus.WARN, self.unavailable_reason
+        elif p99 > self.latency_budget:
+            level = DiagnosticStatus.WARN
+            message = f"plan p99 {1e3 * p99:.1f} ms > {1e3 * self.latency_budget:.1f} ms"
+        else:
+            level, message = DiagnosticStatus.OK, f"planning with epoch {service.version}"
+        values = {
+            "version": service.version if service is not None else -1,
+            "checkpoint_age_s": age,
+            **self.counts,
+            "latency_p50_ms": 1e3 * float(np.percentile(latencies, 50)),
+            "latency_p99_ms": 1e3 * p99,
+            "latency_max_ms": 1e3 * float(np.max(latencies)),
+            "latency_budget_ms": 1e3 * self.latency_budget,
+        }
+        array = DiagnosticArray(
+            status=[diagnostic_status("planner_node", "mdemorl", level, message, values)]
+        )
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -60,13 +60,19 @@ def test_client_gets_plans_from_planner_node(tmp_path: Path, ros_context: dict[s
             "default_horizon:=6",
             "-p",
             "reload_period:=0.2",
+            "-p",
+            "diagnostics_rate:=5.0",
         ],
         env=ros_context,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    from diagnostic_msgs.msg import DiagnosticArray
+
     node = rclpy.create_node("plan_client")
+    diagnostics: list[DiagnosticArray] = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     try:
         client = node.create_client(PlanActions, "/planner_node/plan")
         assert client.wait_for_service(timeout_sec=30.0)
@@ -94,6 +100,17 @@ def test_client_gets_plans_from_planner_node(tmp_path: Path, ros_context: dict[s
         assert not bad.success and "NaN" in bad.message
         short = _call(node, client, PlanActions.Request(observation=[0.0]))
         assert not short.success and "3 values" in short.message
+
+        def planner_status() -> dict[str, str]:
+            latest = [s for d in diagnostics for s in d.status if s.name == "planner_node"]
+            return {v.key: v.value for v in latest[-1].values} if latest else {}
+
+        deadline = time.monotonic() + 10.0
+        while planner_status().get("plans") != "2" and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        status = planner_status()
+        assert status["plans"] == "2" and int(status["failed"]) >= 3
+        assert status["version"] == "2" and float(status["latency_max_ms"]) > 0.0
     finally:
         node.destroy_node()
         server.terminate()

@@ -38,6 +38,7 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     from mdemorl_msgs.msg import PolicyUpdate, TrainingStatus, Transition
@@ -62,6 +63,8 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
             f"overrides:={overrides}",
             "-p",
             "protocol:=async",  # this fake controller publishes everything at once
+            "-p",
+            "diagnostics_rate:=5.0",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -78,6 +81,8 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
     )
     node.create_subscription(TrainingStatus, "/mdemorl/training_status", statuses.append, 10)
     node.create_subscription(PolicyUpdate, "/mdemorl/policy", policies.append, latched)
+    diagnostics: list[DiagnosticArray] = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     pub = node.create_publisher(Transition, "/mdemorl/transition", reliable)
     try:
         deadline = time.monotonic() + 60.0
@@ -124,6 +129,13 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
     assert actor.act_numpy(np.zeros(3, dtype=np.float32)).shape == (1,)
     assert len(read_progress(run_dir / "progress.csv")) == EPOCHS
     assert "transition rejected" in output
+    assert all(s.protocol == "async" and s.queue_peak >= 0 for s in statuses)
+    assert statuses[-1].transitions_received == STEPS * EPOCHS + 1  # and the malformed one
+    trainer_status = [s for d in diagnostics for s in d.status if s.name == "trainer_node"]
+    values = {v.key: v.value for v in trainer_status[-1].values}
+    assert values["protocol"] == "async" and int(values["transitions_received"]) > 0
+    # No controller ever reported its phase: the trainer says it lacks one.
+    assert trainer_status[0].level == b"\x02" and "controller unknown" in trainer_status[0].message
     data, report = read_transitions(next(run_dir.glob("bag_*")))
     assert len(data) == STEPS * EPOCHS and report.truncated_files == []
     np.testing.assert_array_equal(data.obs, np.stack(sent))
