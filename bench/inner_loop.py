@@ -14,6 +14,9 @@ the ensemble. Reported per configuration:
 - matmul_flops_per_s: FLOP/s of plain `torch.baddbmm` calls with the ensemble's own layer shapes
   [E, N, in] x [E, in, out] at the N one elite gets per sampling step of a chunk, measured in the
   same run (the machine's practical limit for this work); fraction_of_matmul = flops / matmul;
+- matmul_bf16_flops_per_s / fraction_of_bf16_matmul: the same reference in bfloat16, what the
+  chip can do where it has bf16 matrix units (avx512_bf16 / AMX / tensor cores) while the
+  planner runs float32: the headroom a bf16 model would have;
 - speedup_vs_loop: the time a Python loop over start states (calling the same planner with one
   state at a time, as public implementations do) would take, over the batched time. The loop is
   timed on `--loop-states` states (median per state) and extrapolated linearly to B (stated in
@@ -59,16 +62,21 @@ def devices_for(choice: str) -> list[torch.device]:
     return [torch_device(choice)]
 
 
-def matmul_reference(stack: PlanningStack, rows_per_member: int, min_seconds: float) -> float:
+def matmul_reference(
+    stack: PlanningStack,
+    rows_per_member: int,
+    min_seconds: float,
+    dtype: torch.dtype = torch.float32,
+) -> float:
     """Best FLOP/s of baddbmm over the ensemble's layer shapes at `rows_per_member` rows each."""
     num_elites = int(stack.model.elite_indices.numel())
     device = stack.device
     operands = []
     flops = 0
     for inputs, outputs in layer_shapes(stack.model):
-        bias = torch.randn(num_elites, 1, outputs, device=device)
-        activations = torch.randn(num_elites, rows_per_member, inputs, device=device)
-        weight = torch.randn(num_elites, inputs, outputs, device=device)
+        bias = torch.randn(num_elites, 1, outputs, device=device, dtype=dtype)
+        activations = torch.randn(num_elites, rows_per_member, inputs, device=device, dtype=dtype)
+        weight = torch.randn(num_elites, inputs, outputs, device=device, dtype=dtype)
         operands.append((bias, activations, weight))
         flops += 2 * num_elites * rows_per_member * inputs * outputs
 
@@ -134,6 +142,7 @@ def measure(
     elites = int(stack.model.elite_indices.numel())
     matmul_rows = rows_per_elite(chunk * samples, elites)
     matmul_flops_per_s = matmul_reference(stack, matmul_rows, min(min_seconds, 2.0))
+    matmul_bf16 = matmul_reference(stack, matmul_rows, min(min_seconds, 2.0), torch.bfloat16)
 
     timed = min(batch, loop_states)
     per_state = []
@@ -163,6 +172,8 @@ def measure(
         "matmul_flops_per_s": matmul_flops_per_s,
         "fraction_of_matmul": flops_per_s / matmul_flops_per_s,
         "network_fraction_of_matmul": network_flops / plan_seconds / matmul_flops_per_s,
+        "matmul_bf16_flops_per_s": matmul_bf16,
+        "fraction_of_bf16_matmul": flops_per_s / matmul_bf16,
         "loop_states_timed": timed,
         "loop_seconds_per_state_median": percentile(per_state, 50),
         "loop_seconds_per_state_mean": sum(per_state) / timed,
@@ -229,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(row)
                 print(
                     f"[inner_loop] {row['device']} B={batch} H={horizon}: "
-                    f"{row['plan_seconds']:.3f} s/plan, {row['fraction_of_matmul']:.2f} of matmul, "
+                    f"{row['plan_seconds']:.3f} s/plan, {row['fraction_of_matmul']:.2f} of matmul "
+                    f"({row['fraction_of_bf16_matmul']:.2f} of bf16 matmul), "
                     f"{row['speedup_vs_loop']:.1f}x vs loop",
                     flush=True,
                 )

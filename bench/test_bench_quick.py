@@ -50,6 +50,8 @@ INNER_LOOP_ROW_SCHEMA: dict[str, Any] = {
     "flops_per_s": Number,
     "matmul_flops_per_s": Number,
     "fraction_of_matmul": Number,
+    "matmul_bf16_flops_per_s": Number,
+    "fraction_of_bf16_matmul": Number,
     "speedup_vs_loop": Number,
 }
 ALGO_SCHEMA: dict[str, Any] = {
@@ -142,6 +144,9 @@ def test_inner_loop_schema(quick_runs: QuickRunCache) -> None:
         check_schema(row, INNER_LOOP_ROW_SCHEMA, f"inner_loop.results[{index}]")
         assert row["fraction_of_matmul"] == pytest.approx(
             row["flops_per_s"] / row["matmul_flops_per_s"]
+        )
+        assert row["fraction_of_bf16_matmul"] == pytest.approx(
+            row["flops_per_s"] / row["matmul_bf16_flops_per_s"]
         )
         # Every (start state x sample) row advances H steps, plus the nominal/final rollouts.
         assert row["model_rows_per_plan"] >= row["B"] * row["M"] * row["H"]
