@@ -12,7 +12,10 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.py")),
-        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        (
+            "share/" + package_name + "/config",
+            glob("config/*.yaml") + glob("config/*.perspective") + glob("config/*.xml"),
+        ),
         ("share/" + package_name + "/urdf", glob("urdf/*")),
     ],
     install_requires=["setuptools"],
