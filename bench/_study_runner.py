@@ -5,8 +5,10 @@ after every epoch (`stop_after_epoch` + `resume`, which the loop continues exact
 can stop between any two epochs. Before each epoch the runner estimates its duration (this run's
 last epoch, or the same epoch of finished runs of the same task and arm, x 1.25 + 5 s) and
 starts it only when that fits before the deadline; without an estimate it needs 120 s left.
-SB3 runs are not resumable: they are abandoned when their next epoch does not fit, and start
-again next time. A finished run writes its result file (a pure function of its settings on a
+With a deadline every run is a spawned process, and one still running 15 s before the deadline
+(an epoch that overran its estimate, e.g. a first epoch) is killed: it resumes from its last
+checkpoint next time. SB3 runs are not resumable: they are abandoned when their next epoch does
+not fit, and start again next time. A finished run writes its result file (a pure function of its settings on a
 given code revision: rerunning a killed run gives the same file) and a timing file beside it.
 """
 
@@ -19,8 +21,8 @@ import multiprocessing
 import shutil
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ from _study_plan import PlannedRun
 ESTIMATE_MARGIN = 1.25
 ESTIMATE_OVERHEAD_S = 5.0
 UNKNOWN_EPOCH_S = 120.0
+# A run still going this long before the deadline is killed (time left for the report).
+KILL_MARGIN_S = 15.0
 INTEGER_COLUMNS = ("epoch", "env_steps", "train_episodes")
 
 
@@ -240,6 +244,68 @@ def execute(
     return Outcome(run.label, "stopped")
 
 
+def _child(
+    connection: Connection,
+    run: PlannedRun,
+    results_root: Path,
+    run_root: Path,
+    threads: int,
+    deadline: float | None,
+) -> None:
+    connection.send(execute(run, results_root, run_root, threads, deadline))
+    connection.close()
+
+
+def _run_isolated(
+    pending: Sequence[PlannedRun],
+    results_root: Path,
+    run_root: Path,
+    workers: int,
+    threads: int,
+    deadline: float | None,
+) -> list[Outcome]:
+    """Each run in its own spawned process, `workers` at a time; at `deadline` - KILL_MARGIN_S
+    the ones still running are terminated (they resume from their last epoch checkpoint)."""
+    context = multiprocessing.get_context("spawn")
+    kill_at = None if deadline is None else deadline - KILL_MARGIN_S
+    outcomes: dict[int, Outcome] = {}
+    active: dict[int, tuple[Any, Connection]] = {}
+    queue = list(enumerate(pending))
+    while queue or active:
+        while queue and len(active) < workers:
+            index, run = queue.pop(0)
+            if kill_at is not None and time.time() >= kill_at:
+                outcomes[index] = Outcome(run.label, "stopped", "time limit")
+                continue
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_child, args=(sender, run, results_root, run_root, threads, deadline)
+            )
+            process.start()
+            sender.close()
+            active[index] = (process, receiver)
+        if not active:
+            continue
+        wait([receiver for _, receiver in active.values()], timeout=1.0)
+        for index, (process, receiver) in list(active.items()):
+            label = pending[index].label
+            alive = process.is_alive()
+            # Polled after is_alive: a child that sent its outcome and exited is never "failed".
+            if receiver.poll():
+                outcomes[index] = receiver.recv()
+            elif alive:
+                if kill_at is None or time.time() < kill_at:
+                    continue
+                process.terminate()
+                _log(f"{label}: killed at the time limit (resumes from its last checkpoint)")
+                outcomes[index] = Outcome(label, "stopped", "killed at the time limit")
+            else:
+                outcomes[index] = Outcome(label, "failed", f"worker exited {process.exitcode}")
+            process.join()
+            del active[index]
+    return [outcomes[index] for index in range(len(pending))]
+
+
 def run_study(
     runs: Sequence[PlannedRun],
     results_root: Path,
@@ -247,16 +313,17 @@ def run_study(
     workers: int,
     threads: int,
     deadline: float | None,
+    isolate: bool | None = None,
 ) -> list[Outcome]:
-    """Runs what is missing of `runs`, in their order, `workers` at a time (spawned processes)."""
+    """Runs what is missing of `runs`, in their order, `workers` at a time.
+
+    `isolate` (default: with a deadline or more than one worker) runs each in a spawned process,
+    which also enforces the deadline: an epoch that overruns its estimate is killed."""
     pending = [run for run in runs if not run.is_finished(results_root)]
     _log(f"{len(runs)} run(s) selected, {len(runs) - len(pending)} already finished")
     skipped = [Outcome(r.label, "skipped") for r in runs if r not in pending]
-    if workers == 1 or len(pending) <= 1:
+    if isolate is None:
+        isolate = deadline is not None or workers > 1
+    if not isolate:
         return skipped + [execute(r, results_root, run_root, threads, deadline) for r in pending]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [
-            pool.submit(execute, r, results_root, run_root, threads, deadline) for r in pending
-        ]
-        return skipped + [future.result() for future in futures]
+    return skipped + _run_isolated(pending, results_root, run_root, workers, threads, deadline)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def test_stopped_and_killed_runs_resume_to_the_same_result_file(
     results, runs = tmp_path / "b" / "results", tmp_path / "b" / "runs"
     answers = iter([True])
     monkeypatch.setattr(_study_runner, "fits", lambda deadline, estimate: next(answers, False))
-    stopped = run_study([run], results, runs, 1, 1, deadline=0.0)
+    stopped = run_study([run], results, runs, 1, 1, deadline=0.0, isolate=False)
     assert [o.status for o in stopped] == ["stopped"]
     assert not run.result_path(results).exists()
     assert (run.run_dir(runs) / "checkpoint").is_dir()
@@ -99,12 +100,27 @@ def test_stopped_and_killed_runs_resume_to_the_same_result_file(
     assert [o.status for o in run_study([run], results, runs, 1, 1, None)] == ["done"]
     assert run.result_path(results).read_bytes() == expected
 
+    if arm is not INTERLEAVED_SAC:
+        return  # the restart below does not depend on the algorithm
     # Killed inside its first epoch (config written, no checkpoint): starts again from scratch.
     results, runs = tmp_path / "c" / "results", tmp_path / "c" / "runs"
     run.run_dir(runs).mkdir(parents=True)
     (run.run_dir(runs) / "config.yaml").write_text("env_id: Pendulum-v1\n")
     assert [o.status for o in run_study([run], results, runs, 1, 1, None)] == ["done"]
     assert run.result_path(results).read_bytes() == expected
+
+
+def test_isolated_workers_give_the_same_result_files(tmp_path: Path) -> None:
+    runs = plan_runs(_study({"a": INTERLEAVED_SAC}))
+    in_process = run_study(runs, tmp_path / "a", tmp_path / "runs_a", 1, 1, None)
+    isolated = run_study(runs, tmp_path / "b", tmp_path / "runs_b", 2, 1, None)  # spawned
+    assert [o.status for o in in_process] == [o.status for o in isolated] == ["done"]
+    expected = runs[0].result_path(tmp_path / "a").read_bytes()
+    assert runs[0].result_path(tmp_path / "b").read_bytes() == expected
+    # Past the deadline nothing starts; the runs stay missing.
+    late = run_study(runs, tmp_path / "c", tmp_path / "runs_c", 2, 1, deadline=time.time())
+    assert [o.status for o in late] == ["stopped"]
+    assert not (tmp_path / "c").exists() and not (tmp_path / "runs_c").exists()
 
 
 def test_finished_runs_are_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
