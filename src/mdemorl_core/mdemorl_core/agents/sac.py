@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mdemorl_core.agents.legacy_critic import upgrade_twin_optimizer_state, upgrade_twin_state
 from mdemorl_core.models.ensemble import EnsembleLinear
 from mdemorl_core.types import TransitionBatch
 
@@ -207,7 +208,12 @@ class TwinQ(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)
             nn.init.uniform_(layer.bias, -bound, bound)
         self.layers = nn.ModuleList(layers)
-        self.register_load_state_dict_pre_hook(_convert_legacy_twin_keys)
+        self.register_load_state_dict_pre_hook(self._upgrade_legacy_state)
+
+    def _upgrade_legacy_state(
+        self, _: nn.Module, state: dict[str, Any], prefix: str, *__: Any
+    ) -> None:
+        upgrade_twin_state(state, prefix, len(self.layers), self.num_heads)
 
     def q_values(
         self, obs: torch.Tensor, act: torch.Tensor, detach_weights: bool = False
@@ -242,51 +248,6 @@ def _layer_params(layer: EnsembleLinear, detach: bool) -> tuple[torch.Tensor, to
     if detach:
         return layer.weight.detach(), layer.bias.detach()
     return layer.weight, layer.bias
-
-
-def _legacy_layer_keys(prefix: str, head: int, layer: int) -> tuple[str, str]:
-    """Keys of one ``nn.Linear`` in the former layout: Sequential index ``2 * layer`` (Linear,
-    ReLU pairs) inside ``q1`` / ``q2``."""
-    return f"{prefix}q{head + 1}.{2 * layer}.weight", f"{prefix}q{head + 1}.{2 * layer}.bias"
-
-
-def _convert_legacy_twin_keys(
-    module: nn.Module, state: dict[str, Any], prefix: str, *_: Any
-) -> None:
-    """Rewrites a two-Sequential state (``out x in`` weights) into the fused layout in place."""
-    if f"{prefix}q1.0.weight" not in state:
-        return
-    assert isinstance(module, TwinQ)
-    for index in range(len(module.layers)):
-        keys = [_legacy_layer_keys(prefix, head, index) for head in range(TwinQ.num_heads)]
-        weights = [state.pop(weight_key).t() for weight_key, _ in keys]
-        biases = [state.pop(bias_key) for _, bias_key in keys]
-        state[f"{prefix}layers.{index}.weight"] = torch.stack(weights)
-        state[f"{prefix}layers.{index}.bias"] = torch.stack(biases).unsqueeze(1)
-
-
-def _convert_legacy_critic_optimizer(state: dict[str, Any], num_linear: int) -> dict[str, Any]:
-    """Adam state of the former two-Sequential critic (q1's weight and bias of each of its
-    ``num_linear`` layers, then q2's) -> the fused critic's (one weight and one bias per layer);
-    a state already in the fused layout passes through."""
-    group = state["param_groups"][0]
-    if len(state["param_groups"]) != 1 or len(group["params"]) != 4 * num_linear:
-        return state
-    per_head = 2 * num_linear
-    old = state["state"]
-    new_state: dict[int, dict[str, Any]] = {}
-    for index in range(per_head):
-        entries = [old.get(index), old.get(index + per_head)]
-        if entries[0] is None or entries[1] is None:
-            continue
-        is_weight = index % 2 == 0
-        merged: dict[str, Any] = {"step": entries[0]["step"]}
-        for name in ("exp_avg", "exp_avg_sq"):
-            parts = [entry[name] for entry in entries]
-            stacked = torch.stack([p.t() for p in parts] if is_weight else parts)
-            merged[name] = stacked if is_weight else stacked.unsqueeze(1)
-        new_state[index] = merged
-    return {"state": new_state, "param_groups": [{**group, "params": list(range(per_head))}]}
 
 
 # The keys of SAC.update's result, in the order they are computed.
@@ -409,6 +370,6 @@ class SAC(nn.Module):
 
     def load_optimizer_state_dict(self, state: dict[str, Any]) -> None:
         self.actor_optimizer.load_state_dict(state["actor"])
-        critic_state = _convert_legacy_critic_optimizer(state["critic"], len(self.critic.layers))
+        critic_state = upgrade_twin_optimizer_state(state["critic"], len(self.critic.layers))
         self.critic_optimizer.load_state_dict(critic_state)
         self.alpha_optimizer.load_state_dict(state["alpha"])
