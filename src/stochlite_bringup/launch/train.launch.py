@@ -9,8 +9,10 @@ protocol:=episodic (default) acts one epoch with policy version v, holds the saf
 trainer updates, then acts with v+1; protocol:=async acts and learns at once. mode:=mpc drives the
 leg with the planner node's DMD-MPC plans (started only then). The trainer ends the launch when
 its last epoch is done. Each robot has its own config files (config/trainer_<robot>.yaml).
+monitor:=true adds monitor.launch.py's Foxglove bridge (ws://127.0.0.1:8765 by default).
 """
 
+import importlib.util
 import os
 
 from ament_index_python.packages import get_package_share_directory
@@ -21,7 +23,17 @@ from launch.substitutions import EqualsSubstitution, LaunchConfiguration
 from launch_ros.actions import Node
 
 
+def _monitor_launch():
+    """monitor.launch.py, next to this file (launch_runner has no IncludeLaunchDescription)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.launch.py")
+    spec = importlib.util.spec_from_file_location("monitor_launch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def generate_launch_description():
+    monitor = _monitor_launch()
     driver_config = os.path.join(get_package_share_directory("leg2r_driver"), "config")
     bringup_config = os.path.join(get_package_share_directory("stochlite_bringup"), "config")
     arg = LaunchConfiguration
@@ -145,4 +157,14 @@ def generate_launch_description():
             condition=IfCondition(EqualsSubstitution(mode, "mpc")),
         ),
     ]
+    arguments.append(
+        DeclareLaunchArgument(
+            "monitor",
+            default_value="false",
+            choices=["true", "false"],
+            description="also start the Foxglove bridge (monitor.launch.py)",
+        )
+    )
+    arguments += monitor.monitor_arguments()
+    nodes += monitor.monitor_nodes(IfCondition(arg("monitor")))
     return LaunchDescription(arguments + nodes)
