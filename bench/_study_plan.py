@@ -79,6 +79,8 @@ class Study:
     ratios: tuple[tuple[str, str, str, float, str], ...] = ()
     results_subdir: str = "study_runs"
     quick: bool = False
+    # Part of every run's key: bump it to rerun everything (e.g. after an algorithm fix).
+    version: str = ""
 
 
 def deep_merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,6 +108,7 @@ class PlannedRun:
     arm: Arm
     seed: int
     device: str = "cpu"
+    version: str = ""
 
     @property
     def label(self) -> str:
@@ -118,6 +121,7 @@ class PlannedRun:
         if self.arm.eval_planner:
             train["eval_planner_episodes"] = self.task.eval_episodes
         return {
+            "study_version": self.version,
             "env_id": self.task.env_id,
             "algo": self.arm.algo,
             "seed": self.seed,
@@ -213,7 +217,7 @@ def plan_runs(
     arm_names = _names(arms, list(study.arms), "--arms", study.derived)
     chosen_seeds = list(study.seeds if seeds is None else seeds)
     return [
-        PlannedRun(study.tasks[t], a, study.arms[a], seed, device)
+        PlannedRun(study.tasks[t], a, study.arms[a], seed, device, study.version)
         for t in task_names
         for seed in chosen_seeds
         for a in arm_names

@@ -183,13 +183,17 @@ def aggregate_task(
     documents: dict[str, list[dict[str, Any]]] = {}
     missing: dict[str, list[str]] = {}
     expected: set[Path] = set()
+    revisions: set[str] = set()
     for arm_name, arm in study.arms.items():
         documents[arm_name], missing[arm_name] = [], []
         for seed in study.seeds:
-            run = PlannedRun(task, arm_name, arm, seed, device)
+            run = PlannedRun(task, arm_name, arm, seed, device, study.version)
             expected.add(run.result_path(results_root))
             if run.is_finished(results_root):
                 documents[arm_name].append(json.loads(run.result_path(results_root).read_text()))
+                timing = run.timing_path(results_root)
+                if timing.is_file():
+                    revisions.update(json.loads(timing.read_text()).get("git_revisions") or [])
             else:
                 missing[arm_name].append(
                     f"seed {seed}: {describe_state(run, results_root, run_root)}"
@@ -224,6 +228,7 @@ def aggregate_task(
         "arms": {name: summarise_arm(task, clean[name], missing[name]) for name in clean},
         "ratios": ratio_rows(study, task, clean),
         "stale_results": stale,
+        "code_revisions": sorted(revisions),
     }
     if task.threshold is None:
         entry["threshold_note"] = (
@@ -276,6 +281,20 @@ def _interval(ci: Any) -> str:
     from report import _fmt
 
     return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if isinstance(ci, list) else "—"
+
+
+def _missing_line(arms: dict[str, Any]) -> str:
+    """`arm` seeds 1, 2; `other` seed 0 (partial (4/12 epochs)) — from the arms' missing lists."""
+    entries = []
+    for name, arm in arms.items():
+        plain = [
+            m.split(":")[0].removeprefix("seed ") for m in arm["missing"] if m.endswith(": missing")
+        ]
+        other = [m for m in arm["missing"] if not m.endswith(": missing")]
+        texts = ([f"seed(s) {', '.join(plain)}"] if plain else []) + other
+        if texts:
+            entries.append(f"`{name}` " + ", ".join(texts))
+    return "; ".join(entries)
 
 
 def render_study(document: dict[str, Any]) -> str:
@@ -334,7 +353,7 @@ def render_study(document: dict[str, Any]) -> str:
         ] + [f"return at {_fmt(int(step))}" for step in fixed]
         parts += [
             f"\n### {env_id}\n",
-            f"Threshold {_fmt(threshold)} ({task.get('threshold_rule')}); budget "
+            f"Threshold {_fmt(threshold, 6)} ({task.get('threshold_rule')}); budget "
             f"{_fmt(task.get('budget_steps'))} env steps ({task.get('budget_rule')}).",
         ]
         if task.get("threshold_note"):
@@ -358,6 +377,11 @@ def render_study(document: dict[str, Any]) -> str:
                 "",
                 _table(["ratio", "metric", "value", "95 % CI", "target", "verdict"], ratio_table),
             ]
+        missing = _missing_line(task["arms"])
+        if missing:
+            parts.append(f"\nNot (yet) in the results: {missing}.")
+        if task.get("code_revisions"):
+            parts.append(f"\nCode revisions of these results: {', '.join(task['code_revisions'])}.")
         if task.get("stale_results"):
             parts.append(
                 f"\nStale result files (other settings, ignored): {len(task['stale_results'])}."

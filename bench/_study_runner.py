@@ -75,14 +75,16 @@ def write_result(
     progress: dict[str, list[Any]],
     epoch_seconds: Sequence[float],
     threads: int,
+    revisions: Sequence[str] | None = None,
 ) -> Path:
-    """The timing file, then the result file (whose presence marks the run finished)."""
+    """The timing file, then the result file (whose presence marks the run finished).
+    `revisions`: the git revisions the run ran on (default: this checkout's)."""
     timing = {
         "key": run.key,
         "epoch_seconds": list(epoch_seconds),
         "wall_seconds": float(sum(epoch_seconds)),
         "torch_threads": threads,
-        "git_revision": _git_revision(),
+        "git_revisions": list(revisions) if revisions else [_git_revision() or "unknown"],
         "cpu_model": machine_info()["cpu_model"],
         "finished_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -165,6 +167,18 @@ def _resumable_epochs(run: PlannedRun, run_dir: Path, config: Any) -> int:
     return int(load_checkpoint(paths.checkpoint_dir)["epoch"])
 
 
+def _note_revision(run_dir: Path) -> list[str]:
+    """Adds this checkout's git revision to the run's list (a run resumed across commits shows
+    every revision it ran on in its timing file); returns the list."""
+    path = run_dir / "study_revisions.txt"
+    revisions = path.read_text().split() if path.is_file() else []
+    revision = _git_revision() or "unknown"
+    if revision not in revisions:
+        revisions.append(revision)
+        path.write_text("\n".join(revisions) + "\n")
+    return revisions
+
+
 def _execute_ours(
     run: PlannedRun, results_root: Path, run_root: Path, threads: int, deadline: float | None
 ) -> bool:
@@ -186,6 +200,7 @@ def _execute_ours(
             return False
         train(config, job.run_dir, resume=done > 0, stop_after_epoch=done + 1, show_progress=False)
         done += 1
+        _note_revision(job.run_dir)
         row = read_progress(progress_path)[done - 1]
         _log(
             f"{run.label}: epoch {done}/{config.epochs} eval {float(row['eval_return']):.1f} "
@@ -193,7 +208,8 @@ def _execute_ours(
         )
     rows = read_progress(progress_path)
     seconds = [float(row["epoch_seconds"]) for row in rows]
-    write_result(run, results_root, progress_columns(rows), seconds, threads)
+    revisions = _note_revision(job.run_dir)
+    write_result(run, results_root, progress_columns(rows), seconds, threads, revisions)
     return True
 
 

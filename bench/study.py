@@ -118,7 +118,10 @@ RATIOS: tuple[tuple[str, str, str, float, str], ...] = tuple(
 )
 
 
-DEFAULT_STUDY = Study(TASKS, ARMS, (0, 1, 2), DERIVED_ARMS, RATIOS)
+STUDY_VERSION = "1"
+"""In every run's key: bump it when a change of the algorithm invalidates the finished runs (the
+key does not hash the code, so that unrelated commits do not restart the study)."""
+DEFAULT_STUDY = Study(TASKS, ARMS, (0, 1, 2), DERIVED_ARMS, RATIOS, version=STUDY_VERSION)
 QUICK_STUDY = Study(
     {
         "Pendulum-v1": Task(

@@ -149,6 +149,7 @@ def test_key_changes_with_every_setting_and_only_with_settings() -> None:
     base = _single_run(INTERLEAVED_SAC)
     variants = [
         replace(base, seed=1),
+        replace(base, version="2"),
         replace(base, device="cuda"),
         replace(base, task=replace(PENDULUM, budget_steps=400)),
         replace(base, task=replace(PENDULUM, eval_episodes=2)),
