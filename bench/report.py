@@ -33,6 +33,10 @@ sample-efficiency and elite-fraction studies. Every JSON file records the machin
 the exact command; the same commands with larger flags (`--epochs`, `--seeds`, `--mpc-batch-cap`,
 `--device cuda`, `--env HalfCheetah-v5`) reproduce the study on a bigger machine.
 
+`make study` (= `python bench/study.py`, flags via `STUDY_ARGS`) runs the multi-task
+sample-efficiency study of issue 10 in resumable pieces (its tables, thresholds and budgets are in
+`bench/study.py`); this report aggregates whatever of it has finished.
+
 Speed numbers from a shared 2-core machine are noisy; each speed benchmark therefore measures
 its reference (batched matmul, stable-baselines3, per-state loop) in the same process and run, and
 reports the best of several rounds (noise on a shared machine only ever slows a run down).

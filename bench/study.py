@@ -77,7 +77,8 @@ ARMS: dict[str, Arm] = {
     "sac": Arm("sac", {**INTERLEAVED, "utd_ratio": 1.0}, "SAC, UTD 1"),
     f"sac_utd{UTD_K}": Arm("sac", {**INTERLEAVED, "utd_ratio": float(UTD_K)}, "SAC, UTD k"),
     # Faithful MBPO (Janner et al. 2019): H = 1, 400 model rollouts per env step (B per refit =
-    # 400 x model_train_every), 5 % real data, no adaptive share, UTD k.
+    # 400 x model_train_every), rollouts of the last 1000 env steps kept (MBPO's one epoch:
+    # 400 000 rows), 5 % real data, no adaptive share, UTD k.
     "mbpo": Arm(
         "mbpo",
         {
@@ -85,6 +86,8 @@ ARMS: dict[str, Arm] = {
             "utd_ratio": float(UTD_K),
             "real_ratio": 0.05,
             "adaptive_real_ratio": False,
+            "mpc_retain_steps": 1000,
+            "mpc_buffer_capacity": 400_000,
             "schedule": {"h_start": 1, "h_end": 1, "b_start": 100_000, "b_end": 100_000},
         },
         "faithful MBPO, UTD k",
