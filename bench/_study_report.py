@@ -176,6 +176,17 @@ def ratio_rows(
     return rows
 
 
+def _seeds(study: Study, arm_folder: Path) -> list[int]:
+    """The study's seeds and any other seed with a result file (e.g. `--seeds 0,...,9` on a
+    bigger machine); files of other settings are left out later by their key."""
+    found = set(study.seeds)
+    for path in arm_folder.glob("seed*-*.json"):
+        text = path.name.removeprefix("seed").split("-", 1)[0]
+        if text.isdigit():
+            found.add(int(text))
+    return sorted(found)
+
+
 def aggregate_task(
     study: Study, task: Task, results_root: Path, run_root: Path, device: str
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
@@ -186,7 +197,7 @@ def aggregate_task(
     revisions: set[str] = set()
     for arm_name, arm in study.arms.items():
         documents[arm_name], missing[arm_name] = [], []
-        for seed in study.seeds:
+        for seed in _seeds(study, results_root / _safe(task.env_id) / _safe(arm_name)):
             run = PlannedRun(task, arm_name, arm, seed, device, study.version)
             expected.add(run.result_path(results_root))
             if run.is_finished(results_root):
@@ -194,7 +205,7 @@ def aggregate_task(
                 timing = run.timing_path(results_root)
                 if timing.is_file():
                     revisions.update(json.loads(timing.read_text()).get("git_revisions") or [])
-            else:
+            elif seed in study.seeds:
                 missing[arm_name].append(
                     f"seed {seed}: {describe_state(run, results_root, run_root)}"
                 )

@@ -235,6 +235,8 @@ def test_report_schema_and_values(tmp_path: Path) -> None:
     _fake_result(runs["sac", 1], results, [-1200.0, -1100.0, -1000.0])  # never: counts 300
     _fake_result(runs["mdemorl", 0], results, [-850.0, -700.0, -600.0])  # reaches at 100
     _fake_result(runs["mdemorl_plan", 0], results, [-1000.0, -800.0, -700.0], [-500.0] * 3)
+    extra = replace(runs["mdemorl", 0], seed=7)  # beyond the planned seeds: counted
+    _fake_result(extra, results, [-1000.0, -1000.0, -1000.0])
     stale = replace(runs["sac", 2], task=replace(PENDULUM, eval_episodes=9))
     _fake_result(stale, results, [0.0, 0.0, 0.0])  # other settings: listed, never mixed in
 
@@ -260,12 +262,14 @@ def test_report_schema_and_values(tmp_path: Path) -> None:
     # (-1000 x 1 + -500 x 3) / 4 episodes, the epoch without episodes left out.
     assert sac["train_return_mean"] == pytest.approx(-625.0)
     assert sac["return_at_steps"]["300"]["mean"] == pytest.approx(-900.0)
-    assert task["arms"]["mdemorl"]["steps_to_threshold"] == [100]
+    assert task["arms"]["mdemorl"]["steps_to_threshold"] == [100, None]
+    assert task["arms"]["mdemorl"]["seed_ids"] == [0, 7]
+    assert task["arms"]["mdemorl"]["missing"] == ["seed 1: missing", "seed 2: missing"]
     assert task["arms"]["mdemorl_plan_mpc"]["steps_to_threshold"] == [100]
     assert task["arms"]["mdemorl_plan_mpc"]["auc_mean"] == pytest.approx(-500.0)
     assert task["arms"]["mdemorl_plan"]["steps_to_threshold"] == [200]
     (ratio,) = task["ratios"]
-    assert ratio["value"] == pytest.approx(100.0 / 300.0) and ratio["met"] is True
+    assert ratio["value"] == pytest.approx(200.0 / 300.0) and ratio["met"] is False
     assert ratio["censored"] is True  # a sac seed never reached the threshold
     assert task["stale_results"] == [f"Pendulum-v1/sac/seed2-{stale.key}.json"]
     assert (tmp_path / task["plot"]).stat().st_size > 0
