@@ -95,7 +95,7 @@ def deep_merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
@@ -143,7 +143,11 @@ class PlannedRun:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _relative(self) -> Path:
-        return Path(_safe(self.task.env_id)) / _safe(self.arm_name) / f"seed{self.seed}-{self.key}"
+        return (
+            Path(safe_name(self.task.env_id))
+            / safe_name(self.arm_name)
+            / f"seed{self.seed}-{self.key}"
+        )
 
     def result_path(self, results_root: Path) -> Path:
         return results_root / self._relative().with_suffix(".json")

@@ -23,7 +23,7 @@ from _study import (
     steps_to_threshold,
     weighted_train_return,
 )
-from _study_plan import PlannedRun, Study, Task, _safe
+from _study_plan import PlannedRun, Study, Task, safe_name
 from _study_runner import describe_state
 
 NOTES = [
@@ -197,7 +197,7 @@ def aggregate_task(
     revisions: set[str] = set()
     for arm_name, arm in study.arms.items():
         documents[arm_name], missing[arm_name] = [], []
-        for seed in _seeds(study, results_root / _safe(task.env_id) / _safe(arm_name)):
+        for seed in _seeds(study, results_root / safe_name(task.env_id) / safe_name(arm_name)):
             run = PlannedRun(task, arm_name, arm, seed, device, study.version)
             expected.add(run.result_path(results_root))
             if run.is_finished(results_root):
@@ -223,7 +223,7 @@ def aggregate_task(
             else:
                 seeds[name].append(metrics)
     clean = {name: [m for m in values if m is not None] for name, values in seeds.items()}
-    task_folder = results_root / _safe(task.env_id)
+    task_folder = results_root / safe_name(task.env_id)
     stale = [
         str(path.relative_to(results_root))
         for path in sorted(task_folder.glob("*/seed*.json"))
@@ -236,6 +236,7 @@ def aggregate_task(
         "budget_rule": task.budget_rule,
         "steps_per_epoch": task.steps_per_epoch,
         "eval_episodes": task.eval_episodes,
+        "model_agent_overrides": dict(task.model_agent),
         "arms": {name: summarise_arm(task, clean[name], missing[name]) for name in clean},
         "ratios": ratio_rows(study, task, clean),
         "stale_results": stale,
@@ -263,8 +264,8 @@ def write_report(study: Study, out_dir: Path, run_root: Path, device: str = "cpu
                 curves,
                 task.threshold,
                 task.steps_per_epoch,
-                f"{task.env_id}: mean ± std over seeds (eval return of the actor)",
-                out_dir / f"study_{_safe(task.env_id)}.png",
+                f"{task.env_id}: mean ± std over seeds (actor; *_mpc: planner as controller)",
+                out_dir / f"study_{safe_name(task.env_id)}.png",
             )
             entry["plot"] = plot.name
         tasks[task.env_id] = entry

@@ -8,8 +8,9 @@ starts it only when that fits before the deadline; without an estimate it needs 
 With a deadline every run is a spawned process, and one still running 15 s before the deadline
 (an epoch that overran its estimate, e.g. a first epoch) is killed: it resumes from its last
 checkpoint next time. SB3 runs are not resumable: they are abandoned when their next epoch does
-not fit, and start again next time. A finished run writes its result file (a pure function of its settings on a
-given code revision: rerunning a killed run gives the same file) and a timing file beside it.
+not fit, and start again next time. A finished run writes its result file (a pure function of
+its settings on a given code revision: rerunning a killed run gives the same file) and a timing
+file beside it.
 """
 
 from __future__ import annotations
