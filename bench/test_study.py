@@ -78,12 +78,13 @@ def _single_run(arm: Arm, name: str = "arm") -> PlannedRun:
 def test_stopped_and_killed_runs_resume_to_the_same_result_file(
     tmp_path: Path, arm: Arm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = _single_run(arm)
+    # Two epochs: the stop below falls after the first, the model refits at 100 and 200 steps.
+    run = replace(_single_run(arm), task=replace(PENDULUM, budget_steps=200))
     whole = run_study([run], tmp_path / "a" / "results", tmp_path / "a" / "runs", 1, 1, None)
     assert [o.status for o in whole] == ["done"]
     expected = run.result_path(tmp_path / "a" / "results").read_bytes()
     progress = json.loads(expected)["progress"]
-    assert len(progress["eval_return"]) == PENDULUM.epochs
+    assert len(progress["eval_return"]) == run.task.epochs == 2
     if arm.eval_planner:
         assert all(math.isfinite(value) for value in progress["eval_mpc_return"])
 
