@@ -20,6 +20,8 @@ launch_runner stochlite_bringup train.launch.py run_dir:="$run_dir" epochs:="$ep
 echo "[demo] evaluating the final policy on Leg2R-v0 (deterministic, 3 episodes)"
 eval_json=$(mdemorl eval --run "$run_dir" --episodes 3)
 echo "$eval_json"
+echo "[demo] rendering the final policy on the simulated leg (one evaluation episode)"
+mdemorl render --run "$run_dir" --episodes 1 --out "$run_dir/leg2r.gif"
 
 python - "$run_dir" "$eval_json" "$(( $(date +%s) - started ))" <<'PY'
 import csv, json, math, sys
@@ -48,5 +50,7 @@ print(
     f"tracking). Outputs in {run_dir}: progress.csv, config.yaml, checkpoint/ (continue with "
     f"resume:=true, or `mdemorl eval --run {run_dir}`)"
     + (f", and the rosbag2 {bag.name}/ (retrain offline with `mdemorl retrain --bag {bag}`)." if bag else ".")
+    + f" The final policy on the simulated leg: {run_dir}/leg2r.gif (tracking over the episode: "
+    f"{run_dir}/leg2r_tracking.png)."
 )
 PY
