@@ -64,14 +64,14 @@ TASKS: dict[str, Task] = {
         "threshold in bench-full, so SAC reaches it with a margin and a 2x slower arm still does",
         model_agent={"task_reward": "Leg2R-v0"},
     ),
-    "Leg2R-v1": Task(
-        "Leg2R-v1",
+    "Leg2RHardware-v0": Task(
+        "Leg2RHardware-v0",
         threshold=864.2,
-        threshold_rule="90 % of the hand-written tracking controller's mean return on Leg2R-v1 "
+        threshold_rule="90 % of the hand-written tracking controller's mean return on Leg2RHardware-v0 "
         "(960.2 over seeds 0-4, measured when the task was written, before any learning run)",
         budget_steps=12_000,
         budget_rule="the Leg2R-v0 budget (the same leg with actuator and sensor effects)",
-        model_agent={"task_reward": "Leg2R-v1"},
+        model_agent={"task_reward": "Leg2RHardware-v0"},
     ),
     "InvertedDoublePendulum-v5": Task(
         "InvertedDoublePendulum-v5",

@@ -1,4 +1,4 @@
-"""Leg2R-v1: every hardware effect is present, can be switched off, and the task stays solvable."""
+"""Leg2RHardware-v0: every hardware effect is present, can be switched off, and the task stays solvable."""
 
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ def _only(**effects: Any) -> Leg2RHardwareEnv:
 
 
 def test_registered_with_v0_spaces_and_passes_env_checker() -> None:
-    env = gymnasium.make("Leg2R-v1")
+    env = gymnasium.make("Leg2RHardware-v0")
     assert isinstance(env.unwrapped, Leg2RHardwareEnv)
     v0 = gymnasium.make("Leg2R-v0")
     assert env.observation_space == v0.observation_space
     assert env.action_space == v0.action_space
     check_env(env.unwrapped, skip_render_check=False)
-    check_env(gymnasium.make("Leg2R-v1", render_mode="rgb_array").unwrapped)
-    overridden = gymnasium.make("Leg2R-v1", latency_ticks=0, decimation=10).unwrapped
+    check_env(gymnasium.make("Leg2RHardware-v0", render_mode="rgb_array").unwrapped)
+    overridden = gymnasium.make("Leg2RHardware-v0", latency_ticks=0, decimation=10).unwrapped
     assert overridden.latency_ticks == 0 and overridden.params.decimation == 10  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="latency_ticks"):
         Leg2RHardwareEnv(latency_ticks=-1)

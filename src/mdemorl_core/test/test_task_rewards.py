@@ -48,7 +48,7 @@ def _leg2r_transitions(steps: int, task: str = "Leg2R-v0") -> dict[str, np.ndarr
     return {key: np.stack(value) for key, value in rows.items()}
 
 
-@pytest.mark.parametrize("task", ["Leg2R-v0", "Leg2R-v1"])
+@pytest.mark.parametrize("task", ["Leg2R-v0", "Leg2RHardware-v0"])
 def test_leg2r_reward_equals_the_env_reward(task: str) -> None:
     data = _leg2r_transitions(600, task)
     predicted = task_reward_function(task)(

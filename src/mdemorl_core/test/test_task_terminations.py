@@ -124,7 +124,7 @@ def test_idp_tip_height_is_the_tip_site_height() -> None:
         assert float(inverted_double_pendulum_tip_height(off_circle)) == pytest.approx(site_height)
 
 
-@pytest.mark.parametrize("task", ["Leg2R-v0", "Leg2R-v1"])
+@pytest.mark.parametrize("task", ["Leg2R-v0", "Leg2RHardware-v0"])
 def test_leg2r_never_terminates(task: str) -> None:
     obs = torch.randn(7, 3, 14)
     done = task_termination_function(task)(obs, torch.zeros(7, 3, 2), obs)

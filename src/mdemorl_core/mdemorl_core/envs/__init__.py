@@ -1,6 +1,6 @@
 """Robot tasks as Gymnasium environments; importing this package registers them.
 
-After ``import mdemorl_core.envs``, ``gymnasium.make("Leg2R-v0")``, ``gymnasium.make("Leg2R-v1")``
+After ``import mdemorl_core.envs``, ``gymnasium.make("Leg2R-v0")``, ``gymnasium.make("Leg2RHardware-v0")``
 (the same task on a hardware-realistic actuator, ``leg2r_hardware``) and
 ``gymnasium.make("StochLite-v0")`` work; ``gymnasium.make("mdemorl_core.envs:Leg2R-v0")`` imports
 this module itself. Entry points are strings, so registering imports neither MuJoCo nor PyBullet.
@@ -12,7 +12,7 @@ from gymnasium.envs.registration import register, registry
 
 TASK_ENTRY_POINTS: dict[str, str] = {
     "Leg2R-v0": "mdemorl_core.envs.leg2r:Leg2REnv",
-    "Leg2R-v1": "mdemorl_core.envs.leg2r_hardware:Leg2RHardwareEnv",
+    "Leg2RHardware-v0": "mdemorl_core.envs.leg2r_hardware:Leg2RHardwareEnv",
     "StochLite-v0": "mdemorl_core.envs.stochlite:StochLiteEnv",
 }
 

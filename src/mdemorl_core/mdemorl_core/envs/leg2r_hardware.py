@@ -1,4 +1,4 @@
-"""Leg2R-v1: the Leg2R task on a hardware-realistic actuator and sensor (AK60-6-class joints).
+"""Leg2RHardware-v0: the Leg2R task on a hardware-realistic actuator and sensor (AK60-6-class joints).
 
 Same observation layout, action meaning (action x ``torque_limit`` = commanded joint torque),
 reference, reward formula, episode length and truncation as Leg2R-v0; what changes is what lies
@@ -28,7 +28,7 @@ between the command and the joint and between the joint and the observation:
 Reward choice: the reward is ``step_reward`` of the MEASURED joint state with the NOMINAL
 parameters, i.e. exactly what the ROS torque controller computes on the robot from the encoder
 readings it receives (it knows neither the true link lengths nor the noise-free state). It is
-therefore a known function of the observation (``task_rewards.TASK_REWARDS["Leg2R-v1"]``), like
+therefore a known function of the observation (``task_rewards.TASK_REWARDS["Leg2RHardware-v0"]``), like
 v0's; the true foot error differs from it by the sensor error and the geometry randomisation.
 
 Measured with the defaults (1000-step episodes, seeds 0-4; test_leg2r_hardware.py asserts the
@@ -176,7 +176,7 @@ centre-of-mass distance move together)."""
 
 
 class Leg2RHardwareEnv(Leg2REnv):
-    """Leg2R-v1 (see the module docstring). Each effect has a keyword to switch it off;
+    """Leg2RHardware-v0 (see the module docstring). Each effect has a keyword to switch it off;
     ``Leg2RParams`` field overrides work as in v0 and set the NOMINAL leg (observation, reward,
     mean of the randomised physics).
 

@@ -143,7 +143,7 @@ def walker2d_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
 TASK_REWARDS: dict[str, RewardFunction] = {
     "Leg2R-v0": leg2r_reward,
     # v1's reward is v0's formula on the measured state with the nominal leg (leg2r_hardware).
-    "Leg2R-v1": leg2r_reward,
+    "Leg2RHardware-v0": leg2r_reward,
     "InvertedPendulum-v5": inverted_pendulum_reward,
     "InvertedDoublePendulum-v5": inverted_double_pendulum_reward,
     "Hopper-v5": hopper_reward,

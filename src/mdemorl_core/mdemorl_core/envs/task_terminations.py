@@ -116,7 +116,7 @@ def walker2d_termination(
 
 TASK_TERMINATIONS: dict[str, TerminationFunction] = {
     "Leg2R-v0": never_terminates,
-    "Leg2R-v1": never_terminates,
+    "Leg2RHardware-v0": never_terminates,
     "InvertedPendulum-v5": inverted_pendulum_termination,
     "InvertedDoublePendulum-v5": inverted_double_pendulum_termination,
     "Hopper-v5": hopper_termination,
