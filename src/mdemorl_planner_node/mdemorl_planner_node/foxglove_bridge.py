@@ -46,6 +46,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def exposure_warning(address: str) -> str | None:
+    """The warning to log when ``address`` makes the bridge reachable from other machines."""
+    if address in LOOPBACK:
+        return None
+    return (
+        f"address {address}: the bridge is reachable from other machines "
+        "(explicit choice; it has no authentication)"
+    )
+
+
 def project_typestore() -> Any:
     """The Kilted type store with this project's interfaces (from the installed share) added."""
     typestore = get_typestore(Stores.ROS2_KILTED)
@@ -72,11 +82,9 @@ class FoxgloveBridgeNode(Node):
             raise ValueError(f"port must be in 0..65535, got {port}")
         if s["diagnostics_rate"] <= 0.0:
             raise ValueError(f"diagnostics_rate must be > 0, got {s['diagnostics_rate']}")
-        if address not in LOOPBACK:
-            self.get_logger().warning(
-                f"address {address}: the bridge is reachable from other machines "
-                "(explicit choice; it has no authentication)"
-            )
+        warning = exposure_warning(address)
+        if warning is not None:
+            self.get_logger().warning(warning)
         self.server = foxglove.start_server(name="mdemorl", host=address, port=port)
         typestore = project_typestore()
         self.forwarded = dict.fromkeys(topics, 0)
