@@ -115,3 +115,21 @@ def test_member_subset_gather_follows_weight_updates_under_no_grad() -> None:
         expected_other = torch.baddbmm(layer.bias[other], x, layer.weight[other])
         torch.testing.assert_close(layer(x, other), expected_other)
     assert not torch.allclose(first, expected)
+
+
+def test_bf16_inference_step_tracks_fp32_and_returns_fp32() -> None:
+    torch.manual_seed(0)
+    exact = DynamicsEnsemble(3, 2, _small_config())
+    fast = DynamicsEnsemble(3, 2, _small_config(bf16_inference=True))
+    fast.load_state_dict(exact.state_dict())
+    obs, act = torch.randn(50, 3), torch.randn(50, 2)
+    with torch.no_grad():
+        next_exact, reward_exact = exact.step(obs, act, torch.Generator().manual_seed(1))
+        next_fast, reward_fast = fast.step(obs, act, torch.Generator().manual_seed(1))
+    assert next_fast.dtype == torch.float32 and reward_fast.dtype == torch.float32
+    assert not torch.equal(next_fast, next_exact)  # the bf16 path was taken
+    # bfloat16 keeps 8 mantissa bits: outputs agree to about 1 % of their scale.
+    torch.testing.assert_close(next_fast, next_exact, atol=0.05, rtol=0.02)
+    torch.testing.assert_close(reward_fast, reward_exact, atol=0.05, rtol=0.02)
+    # With gradients enabled (training) the float32 path is used.
+    torch.testing.assert_close(fast.step(obs, act, torch.Generator().manual_seed(1))[0], next_exact)

@@ -30,6 +30,12 @@ class EnsembleConfig:
     hold-out NLL by more than ``improvement_threshold`` (relative to its best so far) for
     ``patience`` epochs, or after ``max_epochs``. Each member keeps its best-hold-out-NLL weights;
     the ``num_elites`` members with the lowest hold-out MSE are the elites.
+
+    ``bf16_inference`` runs the gradient-free TS-1 step (planner and model rollouts) in bfloat16
+    autocast; training, hold-out metrics and the returned means / variances stay float32.
+    Measured on Leg2R-v0 (default sizes, 5000 random transitions, 40 epochs; one CPU core with
+    avx512_bf16): elite test MSE 0.21851 fp32 vs 0.21853 bf16 (normalised), forward 2.3-2.7x faster
+    at 200-20 000 rows per elite. Off by default until planner returns are compared end to end.
     """
 
     ensemble_size: int = 7
@@ -46,6 +52,7 @@ class EnsembleConfig:
     improvement_threshold: float = 0.01
     init_max_log_var: float = 0.5
     init_min_log_var: float = -10.0
+    bf16_inference: bool = False
 
     def __post_init__(self) -> None:
         if self.ensemble_size < 1 or not 1 <= self.num_elites <= self.ensemble_size:
@@ -167,7 +174,12 @@ class GaussianEnsemble(nn.Module):
         padded = permutation.repeat(repeats)[: num_rows + padding]
         groups = padded.view(num_elites, -1)
         normalized = self.input_normalizer.normalize(inputs)
-        mean, log_var = self.forward_normalized(normalized[groups], elites)
+        if self.config.bf16_inference and not torch.is_grad_enabled():
+            with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
+                mean, log_var = self.forward_normalized(normalized[groups], elites)
+            mean, log_var = mean.float(), log_var.float()
+        else:
+            mean, log_var = self.forward_normalized(normalized[groups], elites)
         flat_mean = mean.reshape(-1, self.out_dim)[:num_rows]
         flat_var = log_var.exp().reshape(-1, self.out_dim)[:num_rows]
         out_mean = torch.empty_like(flat_mean)
