@@ -281,6 +281,11 @@ class B3MBus:
         return self.transact(write_request(servo_id, address, data), 0).option
 
     def write_many(self, address: int, items: Sequence[tuple[int, bytes]]) -> None:
+        """One register block on several servos; a single servo's write is an ordinary WRITE
+        (the servo replies to it, so its reply is read)."""
+        if len(items) == 1:
+            self.write(items[0][0], address, items[0][1])
+            return
         self.send(multi_write_request(address, items))
 
     def position(self, servo_id: int, angle: float, time_ms: int = 0) -> float:

@@ -149,3 +149,10 @@ def test_reset_restarts_the_servo_limp(bus: tuple[B3MBus, SimulatedB3MBus]) -> N
     host.reset(41)
     assert host.read(41, SERVO_MODE, 1)[0] == bytes([RunMode.FREE])
     assert sim.resets[41] == 1
+
+
+def test_single_servo_target_reads_its_reply(bus: tuple[B3MBus, SimulatedB3MBus]) -> None:
+    host, _ = bus
+    host.set_desired_positions([(13, 0.2)])  # one id: an ordinary WRITE, which is answered
+    data, _ = host.read(13, DESIRED_POSITION, 2)  # no stale reply left on the line
+    assert struct.unpack("<h", data)[0] == radians_to_centidegrees(0.2)
