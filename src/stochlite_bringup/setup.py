@@ -14,7 +14,7 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.py")),
         (
             "share/" + package_name + "/config",
-            glob("config/*.yaml") + glob("config/*.perspective") + glob("config/*.xml"),
+            [p for ext in ("yaml", "perspective", "xml", "json") for p in glob(f"config/*.{ext}")],
         ),
         ("share/" + package_name + "/urdf", glob("urdf/*")),
     ],

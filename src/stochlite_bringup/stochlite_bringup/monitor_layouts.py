@@ -4,8 +4,10 @@
 Python ``repr`` strings); each rqt_plot pane lists its curves as ``/topic/field[index]``.
 ``config/monitor_plotjuggler.xml`` is a PlotJuggler layout: ``curve`` elements name a series
 (``name``), or an XY plot's axes (``curve_x``, ``curve_y``), in the same ``/topic/field[index]``
-form, and the ROS 2 streamer's ``selected_topics``. Tests check every signal against the message
-definitions and the topics' QoS.
+form, and the ROS 2 streamer's ``selected_topics``. ``config/monitor_foxglove.json`` is a
+Foxglove layout (made with foxglove-sdk's ``foxglove.layouts``): its Plot panels name message paths
+``/topic.field[index]`` (and ``xValuePath`` for the x-z plot). Tests check every signal against the
+message definitions and the topics' QoS.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import ast
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PERSPECTIVE = "monitor.perspective"
 PLOTJUGGLER_LAYOUT = "monitor_plotjuggler.xml"
+FOXGLOVE_LAYOUT = "monitor_foxglove.json"
 RQT_PLOT = "rqt_plot/Plot"
 
 
@@ -87,6 +91,38 @@ def plotjuggler_streamer_topics(path: Path) -> list[str]:
     return [topic for topic in selected.get("value", "").split(";") if topic]
 
 
+def _panels(node: object) -> Iterator[dict[str, Any]]:
+    """Every panel of a Foxglove layout (tabs and splits nest them)."""
+    if isinstance(node, dict):
+        if node.get("type") == "panel":
+            yield node
+        for value in node.values():
+            yield from _panels(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _panels(value)
+
+
+def foxglove_panels(path: Path) -> list[dict[str, Any]]:
+    """The panels of a Foxglove layout file, in order."""
+    return list(_panels(json.loads(path.read_text())["content"]))
+
+
+def foxglove_curves(path: Path) -> list[str]:
+    """Every message path a Foxglove layout's Plot panels plot, as ``/topic/field[index]`` (the
+    form of the other layouts: Foxglove writes ``/topic.field[index]``)."""
+    curves = []
+    for panel in foxglove_panels(path):
+        if panel.get("panelType") != "Plot":
+            continue
+        for series in panel["config"]["paths"]:
+            for key in ("value", "xValuePath"):
+                if key in series:
+                    topic, _, field = str(series[key]).partition(".")
+                    curves.append(f"{topic}/{field.replace('.', '/')}")
+    return curves
+
+
 def split_signal(curve: str, topics: Iterable[str]) -> Signal:
     """``/topic/field...`` -> Signal, taking the longest of ``topics`` that prefixes it.
 
@@ -117,9 +153,9 @@ def field_parts(field: str) -> list[tuple[str, int | None]]:
 def layout_signals(config_dir: Path, topics: Iterable[str]) -> dict[str, list[Signal]]:
     """{layout file name: its signals}, for the shipped layouts in ``config_dir``."""
     known = list(topics)
-    perspective = config_dir / PERSPECTIVE
-    plotjuggler = config_dir / PLOTJUGGLER_LAYOUT
-    return {
-        PERSPECTIVE: [split_signal(c, known) for c in perspective_plot_curves(perspective)],
-        PLOTJUGGLER_LAYOUT: [split_signal(c, known) for c in plotjuggler_curves(plotjuggler)],
+    curves = {
+        PERSPECTIVE: perspective_plot_curves(config_dir / PERSPECTIVE),
+        PLOTJUGGLER_LAYOUT: plotjuggler_curves(config_dir / PLOTJUGGLER_LAYOUT),
+        FOXGLOVE_LAYOUT: foxglove_curves(config_dir / FOXGLOVE_LAYOUT),
     }
+    return {name: [split_signal(c, known) for c in found] for name, found in curves.items()}

@@ -12,10 +12,12 @@ from ament_index_python.packages import get_package_share_directory
 
 from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS, TRAINING_STATUS_TOPIC
 from stochlite_bringup.monitor_layouts import (
+    FOXGLOVE_LAYOUT,
     PERSPECTIVE,
     PLOTJUGGLER_LAYOUT,
     Signal,
     field_parts,
+    foxglove_panels,
     layout_signals,
     perspective_plugins,
     plotjuggler_streamer_topics,
@@ -80,11 +82,11 @@ def check_signal(signal: Signal) -> None:
 
 
 def test_layouts_are_installed() -> None:
-    for name in (PERSPECTIVE, PLOTJUGGLER_LAYOUT):
+    for name in (PERSPECTIVE, PLOTJUGGLER_LAYOUT, FOXGLOVE_LAYOUT):
         assert (config_dir() / name).is_file(), name
 
 
-@pytest.mark.parametrize("layout", [PERSPECTIVE, PLOTJUGGLER_LAYOUT])
+@pytest.mark.parametrize("layout", [PERSPECTIVE, PLOTJUGGLER_LAYOUT, FOXGLOVE_LAYOUT])
 def test_every_signal_exists_and_is_reliable(layout: str) -> None:
     signals = layout_signals(config_dir(), MONITOR_TOPICS)[layout]
     assert len(signals) >= 8
@@ -115,6 +117,13 @@ def test_perspective_shows_diagnostics() -> None:
     # aggregator's /diagnostics_agg).
     assert plugins.get("rqt_runtime_monitor/RuntimeMonitor") == [1]
     assert len(plugins["rqt_plot/Plot"]) == 5
+
+
+def test_foxglove_layout_shows_diagnostics() -> None:
+    panels = foxglove_panels(config_dir() / FOXGLOVE_LAYOUT)
+    summaries = [p for p in panels if p["panelType"] == "DiagnosticsSummary"]
+    assert [p["config"]["topicToRender"] for p in summaries] == ["/diagnostics"]
+    assert sum(p["panelType"] == "Plot" for p in panels) == 9
 
 
 def test_checker_rejects_what_plotting_tools_could_not_show() -> None:
