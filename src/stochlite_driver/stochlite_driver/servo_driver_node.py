@@ -1,0 +1,270 @@
+"""servo_driver_node: the StochLite's 12 Kondo B3M servos on one RS-485 bus, at ``loop_rate``.
+
+All bus work and safety is :class:`servo_driver_core.ServoDriverCore` over
+:class:`servo_safety.ServoSafety`; this node only moves messages. The loop runs in its own
+thread on absolute deadlines (``leg2r_driver`` loop timing, ``executor_strategy`` inline: the
+loop thread also spins the callbacks between ticks).
+
+Publishes ``/joint_states`` (12 joints; effort = servo current x ``effort_per_amp``, so in
+amperes until that is calibrated against the servo's torque curve) and, at
+``diagnostics_rate``, ``/diagnostics``: one status per servo (temperature, current, voltage,
+error status, reply failures by kind, bus timeouts) plus the safety layer and the loop.
+Subscribes joint targets (``ros_io``: one-point JointTrajectory on ``/joint_targets``,
+Float64MultiArray on ``/position_controller/commands``) and ``/imu/data`` for the attitude guard.
+Services: ``~/estop`` (SetBool: true latches, false releases). Shutdown leaves the servos FREE.
+
+``simulate_bus: true`` runs a :class:`b3m_sim.SimulatedB3MBus` in this process and opens its
+pseudo-terminal instead of ``port``: the whole driver without hardware (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from pathlib import Path
+
+import serial
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
+from leg2r_driver.ros_common import (
+    CONTROL_SWITCH_INTERVAL,
+    DIAGNOSTICS_TOPIC,
+    IMU_TOPIC,
+    JOINT_STATES_TOPIC,
+    MONITOR_QOS,
+    STATE_QOS,
+    declare,
+    diagnostic_status,
+    make_control_loop,
+    run_node,
+    stamp_to_seconds,
+    stop_own_executor,
+)
+from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from stochlite_driver.b3m import B3MBus
+from stochlite_driver.b3m_sim import SimulatedB3MBus
+from stochlite_driver.robot import JOINT_NAMES, NUM_JOINTS, SERVO_IDS, joint_limits
+from stochlite_driver.ros_io import (
+    JOINT_TARGETS_TOPIC,
+    POSITION_COMMANDS_TOPIC,
+    BadTargets,
+    joint_state_message,
+    roll_pitch,
+    targets_from_array,
+    targets_from_trajectory,
+)
+from stochlite_driver.servo_driver_core import ServoDriverCore
+from stochlite_driver.servo_safety import ServoPhase, ServoSafety, ServoSafetyConfig
+
+SAFETY_KEYS = tuple(
+    f.name
+    for f in dataclasses.fields(ServoSafetyConfig)
+    if f.name not in ("joint_names", "position_lower", "position_upper")
+)
+"""Node parameters that map one to one onto ServoSafetyConfig fields (same names, its defaults)."""
+
+DEFAULTS: dict[str, object] = {
+    "port": "/dev/ttyUSB0",
+    "baudrate": 1_500_000,
+    "read_timeout": 0.003,  # s per reply
+    "echo": False,  # the RS-485 adaptor echoes transmitted bytes
+    "simulate_bus": False,
+    "loop_rate": 200.0,
+    "servo_ids": list(SERVO_IDS),
+    "directions": [1.0] * NUM_JOINTS,
+    "offsets": [0.0] * NUM_JOINTS,  # rad, joint angle at servo position 0
+    "effort_per_amp": 1.0,
+    "telemetry_per_tick": 1,
+    "max_missed_replies": 20,
+    **{f.name: f.default for f in dataclasses.fields(ServoSafetyConfig) if f.name in SAFETY_KEYS},
+    "diagnostics_rate": 1.0,
+    "executor_strategy": "inline",
+    "realtime_priority": 0,
+    "middleware_priority": -1,
+    "statistics_file": "",
+}
+
+
+class ServoDriverNode(Node):
+    def __init__(self) -> None:
+        super().__init__("servo_driver_node")
+        s = declare(self, DEFAULTS)
+        self.settings = s
+        lower, upper = joint_limits(StochLiteParams())
+        config = ServoSafetyConfig(
+            JOINT_NAMES, lower, upper, **{key: s[key] for key in SAFETY_KEYS}
+        )
+        self.safety = ServoSafety(config, time.monotonic)
+        self.sim_bus = SimulatedB3MBus(s["servo_ids"]) if s["simulate_bus"] else None
+        port_name = self.sim_bus.port_name if self.sim_bus is not None else s["port"]
+        self.port = serial.Serial(port_name, s["baudrate"], timeout=s["read_timeout"])
+        self.core = ServoDriverCore(
+            B3MBus(self.port, echo=s["echo"]),
+            self.safety,
+            s["servo_ids"],
+            s["directions"],
+            s["offsets"],
+            s["telemetry_per_tick"],
+            s["max_missed_replies"],
+        )
+        self.lock = threading.Lock()
+        self.counters = {"rejected_trajectory": 0, "imu_messages": 0}
+        self.last_imu = float("nan")
+        self.loop = make_control_loop(self, 1.0 / s["loop_rate"], s["executor_strategy"])
+        self.joint_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.create_subscription(
+            JointTrajectory, JOINT_TARGETS_TOPIC, self.on_trajectory, STATE_QOS
+        )
+        self.create_subscription(
+            Float64MultiArray, POSITION_COMMANDS_TOPIC, self.on_array, STATE_QOS
+        )
+        self.create_subscription(Imu, IMU_TOPIC, self.on_imu, STATE_QOS)
+        self.create_service(SetBool, "~/estop", self.on_estop)
+        self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
+        with self.lock:
+            self.core.start()
+        self.running = True
+        self.thread = threading.Thread(target=self.control_loop, name="servo-loop", daemon=True)
+        self.thread.start()
+        self.get_logger().info(f"B3M bus {port_name} at {s['baudrate']} baud, {s['loop_rate']} Hz")
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        try:
+            names, positions, stamp = targets_from_trajectory(msg)
+        except BadTargets as error:
+            self.counters["rejected_trajectory"] += 1
+            self.get_logger().warning(str(error), throttle_duration_sec=1.0)
+            return
+        with self.lock:
+            self.safety.submit(names, positions, self.now_s() - stamp)
+
+    def on_array(self, msg: Float64MultiArray) -> None:
+        names, positions = targets_from_array(msg)
+        with self.lock:
+            self.safety.submit(names, positions, 0.0)
+
+    def on_imu(self, msg: Imu) -> None:
+        roll, pitch = roll_pitch(msg.orientation)
+        self.counters["imu_messages"] += 1
+        self.last_imu = stamp_to_seconds(msg.header.stamp)
+        with self.lock:
+            was = self.safety.estop_active
+            self.safety.update_attitude(roll, pitch)
+            if self.safety.estop_active and not was:
+                self.get_logger().error(f"e-stop latched: {self.safety.estop_reason}")
+
+    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self.lock:
+            if request.data:
+                self.safety.latch_estop("service")
+            else:
+                self.safety.release_estop()
+        response.success = True
+        response.message = "e-stop latched" if request.data else "e-stop released"
+        self.get_logger().warning(response.message)
+        return response
+
+    def control_loop(self) -> None:
+        s = self.settings
+        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
+            self.get_logger().info(line)
+        self.loop.start()
+        while self.running:
+            self.loop.wait()
+            with self.lock:
+                state = self.core.tick()
+            effort = state.current * s["effort_per_amp"]
+            stamp = self.get_clock().now().to_msg()
+            self.joint_pub.publish(
+                joint_state_message(stamp, state.position, state.velocity, effort)
+            )
+
+    def publish_diagnostics(self) -> None:
+        with self.lock:
+            core, safety = self.core, self.safety
+            phase = core.last_output.phase if core.last_output else ServoPhase.WAITING
+            statuses = [self._servo_status(i) for i in range(NUM_JOINTS)]
+            counters = {**dict(safety.counters), **self.counters}
+            reason = safety.estop_reason
+        level = DiagnosticStatus.OK
+        if phase in (ServoPhase.WATCHDOG_HOLD, ServoPhase.WATCHDOG_FREE):
+            level = DiagnosticStatus.WARN
+        if reason:
+            level = DiagnosticStatus.ERROR
+        imu_age = self.now_s() - self.last_imu
+        safety_status = diagnostic_status(
+            "servo_driver_node: safety",
+            "stochlite",
+            level,
+            f"phase {phase.value}" + (f", e-stop: {reason}" if reason else ""),
+            {"phase": phase.value, "estop_reason": reason, "imu_age_s": imu_age, **counters},
+        )
+        stats = self.loop.statistics.summary()
+        loop = diagnostic_status(
+            "servo_driver_node: servo loop",
+            "stochlite",
+            DiagnosticStatus.WARN if stats.missed else DiagnosticStatus.OK,
+            f"{stats.rate_hz:.1f} Hz",
+            {**stats.as_dict(), "reanchors": self.loop.reanchors},
+        )
+        array = DiagnosticArray(status=[safety_status, loop, *statuses])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    def _servo_status(self, i: int) -> DiagnosticStatus:
+        core = self.core
+        errors = dict(core.errors[i])
+        level = DiagnosticStatus.WARN if core.status[i] or core.missed[i] else DiagnosticStatus.OK
+        return diagnostic_status(
+            f"servo_driver_node: {JOINT_NAMES[i]}",
+            f"b3m_{core.servo_ids[i]}",
+            level,
+            f"{core.temperature[i]:.1f} degC, {core.current[i]:.2f} A",
+            {
+                "temperature_c": float(core.temperature[i]),
+                "current_a": float(core.current[i]),
+                "voltage_v": float(core.voltage[i]),
+                "error_status": int(core.status[i]),
+                "bus_timeouts": errors.get("B3MTimeout", 0),
+                "consecutive_missed": int(core.missed[i]),
+                **errors,
+            },
+        )
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(timeout=1.0)
+        stop_own_executor(self)
+        with self.lock:
+            self.core.stop()
+        self.port.close()
+        if self.sim_bus is not None:
+            self.sim_bus.close()
+        if self.settings["statistics_file"]:
+            record = loop_statistics_record(self.loop)
+            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
+
+
+def _shutdown(node: Node) -> None:
+    assert isinstance(node, ServoDriverNode)
+    node.stop()
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(ServoDriverNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+
+
+if __name__ == "__main__":
+    main()
