@@ -15,6 +15,7 @@ from mdemorl_core.agent import Agent
 from mdemorl_core.cli import main
 from mdemorl_core.config import build_train_config
 from mdemorl_core.envs.leg2r_task import ACTION_DIM, OBSERVATION_DIM
+from mdemorl_core.envs.raster import Canvas
 from mdemorl_core.testing import SMALL_AGENT, write_small_run
 from mdemorl_core.training.loop import evaluate_run, save_run_checkpoint
 from mdemorl_core.training.render import render_run
@@ -98,3 +99,26 @@ def test_bad_requests_are_clear_errors(
         == 2
     )
     assert "--every" in capsys.readouterr().err
+
+
+def test_canvas_shapes_match_a_whole_image_distance_test() -> None:
+    """Shapes drawn through their bounding boxes paint exactly the pixels that a distance test
+    over every pixel selects, also for shapes partly or wholly off the canvas."""
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        canvas = Canvas(64, 48, (-1.0, 1.0), (-0.5, 1.0))
+        x, z = canvas._world_x, canvas._world_z
+        start, end = rng.uniform(-1.5, 1.5, 2), rng.uniform(-1.5, 1.5, 2)
+        width, radius = rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.4)
+        canvas.segment(start, end, width, (255, 0, 0))
+        canvas.disc(end, radius, (0, 0, 255))
+        d = end - start
+        along = np.clip(((x - start[0]) * d[0] + (z - start[1]) * d[1]) / max(d @ d, 1e-12), 0, 1)
+        half = max(0.5 * width, 0.75 / canvas._pixels_per_m)
+        segment = (x - start[0] - along * d[0]) ** 2 + (z - start[1] - along * d[1]) ** 2 <= half**2
+        r = max(radius, 1.0 / canvas._pixels_per_m)
+        disc = (x - end[0]) ** 2 + (z - end[1]) ** 2 <= r**2
+        expected = np.full((48, 64, 3), 245, dtype=np.uint8)
+        expected[segment] = (255, 0, 0)
+        expected[disc] = (0, 0, 255)
+        assert np.array_equal(canvas.image, expected)
