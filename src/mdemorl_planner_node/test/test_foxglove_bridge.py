@@ -25,9 +25,8 @@ import websockets
 from ament_index_python.packages import get_package_share_directory
 from mcap.records import Schema
 from mcap_ros2.decoder import DecoderFactory
-from rclpy.qos import ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from leg2r_driver.ros_common import MONITOR_QOS
 from leg2r_driver.ros_testing import RosHarness
 from mdemorl_msgs.msg import TrackingState
 from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS
@@ -94,7 +93,9 @@ def graph(
     def keep(msg: TrackingState) -> None:
         published[_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
 
-    probe.create_subscription(TrackingState, "/mdemorl/tracking", keep, MONITOR_QOS)
+    # A deep reader history: a probe stalled by a loaded machine must not drop what it compares.
+    deep = QoSProfile(depth=5000, reliability=ReliabilityPolicy.RELIABLE)
+    probe.create_subscription(TrackingState, "/mdemorl/tracking", keep, deep)
     harness.start("leg2r_driver.sim_robot_node")
     harness.start("leg2r_driver.torque_controller_node")
     # A trainer that never reaches the end of its epoch: here for its publishers' QoS.
