@@ -29,8 +29,9 @@ Protocols (``ControllerConfig.protocol``), fed by :meth:`Leg2RControllerCore.req
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -316,6 +317,31 @@ class Leg2RControllerCore:
             tracking_error=float(np.linalg.norm(p - p_d)),
             reward=tracking_reward(p, v, p_d, v_d, self.params),
         )
+
+
+# Leg2RParams fields that decide what a transition means: the observation, action scaling and
+# reward (geometry, rates, reference, scales). Masses and friction are the physics', not the task's.
+TASK_FIELDS = (
+    "thigh_length",
+    "shank_length",
+    "torque_limit",
+    "control_hz",
+    "decimation",
+    "ref_centre",
+    "ref_semi_axes",
+    "ref_period",
+    "position_scale",
+    "velocity_scale",
+    "joint_velocity_scale",
+)
+
+
+def task_hash(params: Leg2RParams) -> str:
+    """Short hash of the task definition (``TASK_FIELDS``): the controller publishes it, the
+    trainer compares it with its own task's, so data of a differently configured leg is refused."""
+    values = asdict(params)
+    text = repr([(name, values[name]) for name in TASK_FIELDS])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_policy_dims(observation_dim: int, action_dim: int) -> None:

@@ -28,6 +28,7 @@ benchmark can tell a machine-wide stall (both loops at once) from one of the con
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -62,6 +63,9 @@ from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
 from mdemorl_core.envs.leg2r import JOINT_NAMES, Leg2RPhysics
 from mdemorl_core.envs.leg2r_task import Leg2RParams
 from mdemorl_msgs.msg import ControllerPhase, EffortCommand
+
+# s; while paused the loop wakes this often to notice the controller's next acting phase.
+PAUSED_WAKE_PERIOD = 0.05
 
 DEFAULTS: dict[str, object] = {
     "control_rate": 500.0,
@@ -174,12 +178,15 @@ class SimRobotNode(Node):
             self.get_logger().info(line)
         self.loop.start()
         ticks = 0
+        last_paused_state = -math.inf
         while self.running:
             if self.paused():
-                self.publish_state(self.get_clock().now().to_msg())
-                period = 1.0 / self.settings["paused_state_rate"]
-                self.loop.pause(period)
-                self.paused_seconds += period
+                now = time.monotonic()
+                if now - last_paused_state >= 1.0 / self.settings["paused_state_rate"]:
+                    self.publish_state(self.get_clock().now().to_msg())
+                    last_paused_state = now
+                self.loop.pause(PAUSED_WAKE_PERIOD)
+                self.paused_seconds += PAUSED_WAKE_PERIOD
                 continue
             self.loop.wait()
             with self.lock:

@@ -64,6 +64,7 @@ from leg2r_driver.controller_core import (
     TickOutput,
     TrackingRecord,
     check_policy_dims,
+    task_hash,
 )
 from leg2r_driver.loop_timing import MeasurementWindow
 from leg2r_driver.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
@@ -192,6 +193,7 @@ class TorqueControllerNode(Node):
         self.health_pub = self.create_publisher(LoopHealth, LOOP_HEALTH_TOPIC, MONITOR_QOS)
         self.phase_pub = self.create_publisher(ControllerPhase, CONTROLLER_PHASE_TOPIC, PHASE_QOS)
         self.phase_seconds = {"acting": 0.0, "holding": 0.0}
+        self.task_hash = task_hash(self.params)
         self.phase_since = time.monotonic()
         self.published_phase = ""
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self.on_joint_state, STATE_QOS)
@@ -415,6 +417,7 @@ class TorqueControllerNode(Node):
             episode=core.episode,
             phase_steps=core.phase_steps,
             acting_steps=core.acting_steps,
+            task_hash=self.task_hash,
             acting_seconds=acting,
             holding_seconds=holding,
         )

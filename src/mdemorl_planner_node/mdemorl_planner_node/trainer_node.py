@@ -48,6 +48,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from leg2r_driver.controller_core import task_hash
 from leg2r_driver.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -63,6 +64,7 @@ from leg2r_driver.ros_common import (
     diagnostic_status,
 )
 from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
+from mdemorl_core.envs.leg2r_task import Leg2RParams
 from mdemorl_core.envs_util import make_env, space_dims
 from mdemorl_core.policy_io import sha256_hex
 from mdemorl_core.training.checkpoint import checkpoint_path
@@ -135,6 +137,11 @@ class TrainerNode(Node):
             torch.set_num_threads(config.torch_threads)
         env = make_env(config.env_id, config.seed, config.max_episode_steps, **config.env_kwargs)
         obs_dim, act_dim = space_dims(env)
+        params = getattr(env.unwrapped, "params", None)
+        # The task the controller must be computing (Leg2R tasks); other tasks are not checked.
+        self.task_hash = task_hash(params) if isinstance(params, Leg2RParams) else ""
+        self.foreign_task = ""  # the controller's task hash when it differs from ours
+        self.refused = 0
         env.close()
         run_dir = Path(str(p["run_dir"]))
         self.trainer = OnlineTrainer(config, run_dir, obs_dim, act_dim, resume=bool(p["resume"]))
@@ -184,10 +191,21 @@ class TrainerNode(Node):
 
     def on_phase(self, msg: ControllerPhase) -> None:
         self.controller = msg
+        foreign = bool(self.task_hash and msg.task_hash and msg.task_hash != self.task_hash)
+        self.foreign_task = msg.task_hash if foreign else ""
+        if foreign:
+            self.get_logger().error(
+                f"the controller's task hash {msg.task_hash} differs from {self.task_hash} "
+                f"({self.trainer.config.env_id}): its transitions are refused",
+                throttle_duration_sec=10.0,
+            )
 
     def on_transition(self, msg: Transition) -> None:
         with self.lock:
             self.received += 1
+            if self.foreign_task:
+                self.refused += 1
+                return
             if self.updating:
                 self.waiting.append(msg)
                 peak = max(self.epoch_stats["queue_peak"], len(self.waiting))
@@ -239,7 +257,7 @@ class TrainerNode(Node):
                 f"{self.trainer.last_update_seconds:.1f} s (CPU "
                 f"{self.trainer.last_update_cpu_seconds:.1f} s) of {row['epoch_seconds']:.1f} s; "
                 f"{stats['transitions']} transitions stored ({stats['stale']} stale), "
-                f"queue peak {stats['queue_peak']}"
+                f"queue peak {stats['queue_peak']}; robot time so far {self.robot_time()}"
             )
             with self.lock:
                 self.updating = False
@@ -248,6 +266,12 @@ class TrainerNode(Node):
                     self.store(msg)
         if self.trainer.done:
             self.finished.set()
+
+    def robot_time(self) -> str:
+        c = self.controller
+        if c is None:
+            return "unknown (no controller phase received)"
+        return f"{c.acting_seconds:.1f} s acting, {c.holding_seconds:.1f} s holding"
 
     def publish_policy(self) -> None:
         trainer = self.trainer
@@ -314,6 +338,9 @@ class TrainerNode(Node):
         if phase == "collecting" and controller != "acting":
             level = DiagnosticStatus.ERROR if controller == "unknown" else DiagnosticStatus.WARN
             message = f"epoch {trainer.epoch}: waiting for data, controller {controller}"
+        if self.foreign_task:
+            level = DiagnosticStatus.ERROR
+            message = f"controller task {self.foreign_task} is not {self.task_hash}: data refused"
         values = {
             "epoch": trainer.epoch,
             "epochs": trainer.config.epochs,
@@ -328,6 +355,8 @@ class TrainerNode(Node):
             "stale_transitions": stats["stale"],
             "staleness_max": stats["staleness_max"],
             "rejected": trainer.rejected,
+            "refused_foreign_task": self.refused,
+            "task_hash": self.task_hash,
             "last_update_seconds": trainer.last_update_seconds,
             "since_last_update_s": now - self.last_update_at if self.last_update_at else math.nan,
             "checkpoint_age_s": checkpoint_age,

@@ -139,3 +139,15 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
     data, report = read_transitions(next(run_dir.glob("bag_*")))
     assert len(data) == STEPS * EPOCHS and report.truncated_files == []
     np.testing.assert_array_equal(data.obs, np.stack(sent))
+
+
+def test_node_parameters_override_the_config_file_only_when_given() -> None:
+    from mdemorl_planner_node.trainer_node import CONFIG_PARAMETERS, resolve_node_config
+
+    document = {"env_id": "Pendulum-v1", "epochs": 7, "torch_threads": 2, "agent": {"utd_ratio": 3}}
+    unset = dict(CONFIG_PARAMETERS)
+    assert resolve_node_config(document, unset) == document
+    given = {**unset, "epochs": 3, "algo": "sac"}
+    resolved = resolve_node_config(document, given)
+    assert resolved["epochs"] == 3 and resolved["algo"] == "sac" and resolved["torch_threads"] == 2
+    assert resolve_node_config({}, unset) == {"env_id": "Leg2R-v0"}

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from leg2r_driver.controller_core import task_hash
+from mdemorl_core.envs.leg2r_task import Leg2RParams
 from stochlite_bringup.ros_test_env import isolated_ros_env
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -135,3 +137,5 @@ def test_episodic_sim_launch_stores_every_acting_transition(tmp_path: Path) -> N
         assert last_of_epoch <= hold_start + 0.5
         assert not [t for t, _ in transitions if hold_start + 0.5 < t < hold_end]
     assert phases[-1][1].phase == "holding"  # no request after the last epoch: the leg is held
+    # The controller computes the trainer's task (the trainer would refuse another's data).
+    assert phases[-1][1].task_hash == task_hash(Leg2RParams())
