@@ -19,6 +19,8 @@ setup(
     entry_points={
         "console_scripts": [
             "servo_driver_node = stochlite_driver.servo_driver_node:main",
+            "stochlite_sim_node = stochlite_driver.stochlite_sim_node:main",
+            "gait_controller_node = stochlite_driver.gait_controller_node:main",
         ],
     },
 )

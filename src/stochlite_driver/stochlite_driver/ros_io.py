@@ -13,7 +13,6 @@ setpoint is worthless.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +24,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from leg2r_driver.ros_common import stamp_to_seconds
 from stochlite_driver.robot import JOINT_NAMES
+from stochlite_driver.robot import roll_pitch as quaternion_roll_pitch
 
 JOINT_TARGETS_TOPIC = "/joint_targets"
 POSITION_COMMANDS_TOPIC = "/position_controller/commands"
@@ -80,7 +80,5 @@ def joint_arrays(msg: JointState, names: Sequence[str] = JOINT_NAMES) -> tuple[n
 
 
 def roll_pitch(q: Quaternion) -> tuple[float, float]:
-    """Roll and pitch (rad, ZYX Euler angles) of an orientation quaternion."""
-    roll = math.atan2(2.0 * (q.w * q.x + q.y * q.z), 1.0 - 2.0 * (q.x * q.x + q.y * q.y))
-    sin_pitch = max(-1.0, min(1.0, 2.0 * (q.w * q.y - q.z * q.x)))
-    return roll, math.asin(sin_pitch)
+    """Roll and pitch (rad) of an orientation message."""
+    return quaternion_roll_pitch(q.x, q.y, q.z, q.w)

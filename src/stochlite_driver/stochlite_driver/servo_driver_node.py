@@ -19,7 +19,6 @@ pseudo-terminal instead of ``port``: the whole driver without hardware (tests, b
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -62,14 +61,13 @@ from stochlite_driver.ros_io import (
     targets_from_trajectory,
 )
 from stochlite_driver.servo_driver_core import ServoDriverCore
-from stochlite_driver.servo_safety import ServoPhase, ServoSafety, ServoSafetyConfig
-
-SAFETY_KEYS = tuple(
-    f.name
-    for f in dataclasses.fields(ServoSafetyConfig)
-    if f.name not in ("joint_names", "position_lower", "position_upper")
+from stochlite_driver.servo_safety import (
+    SAFETY_DEFAULTS,
+    SAFETY_KEYS,
+    ServoPhase,
+    ServoSafety,
+    ServoSafetyConfig,
 )
-"""Node parameters that map one to one onto ServoSafetyConfig fields (same names, its defaults)."""
 
 DEFAULTS: dict[str, object] = {
     "port": "/dev/ttyUSB0",
@@ -84,7 +82,7 @@ DEFAULTS: dict[str, object] = {
     "effort_per_amp": 1.0,
     "telemetry_per_tick": 1,
     "max_missed_replies": 20,
-    **{f.name: f.default for f in dataclasses.fields(ServoSafetyConfig) if f.name in SAFETY_KEYS},
+    **SAFETY_DEFAULTS,
     "diagnostics_rate": 1.0,
     "executor_strategy": "inline",
     "realtime_priority": 0,

@@ -24,6 +24,7 @@ Before the first valid target the servos are FREE (``WAITING``).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections import Counter
@@ -252,3 +253,15 @@ class ServoSafety:
             self.counters["rate_limited_ticks"] += 1
         self._sent = targets
         return ServoOutput(phase, RunMode.NORMAL, targets.copy())
+
+
+SAFETY_KEYS: tuple[str, ...] = tuple(
+    f.name
+    for f in dataclasses.fields(ServoSafetyConfig)
+    if f.name not in ("joint_names", "position_lower", "position_upper")
+)
+"""Node parameters that map one to one onto ServoSafetyConfig fields (same names)."""
+
+SAFETY_DEFAULTS: dict[str, float] = {
+    f.name: f.default for f in dataclasses.fields(ServoSafetyConfig) if f.name in SAFETY_KEYS
+}

@@ -1,0 +1,272 @@
+"""stochlite_sim_node: the PyBullet StochLite (:mod:`sim_physics`) stepped in real time, standing
+in for servo_driver_node and the IMU with the same topics, QoS and safety semantics.
+
+Each tick (period ``sim_dt / real_time_factor`` of wall time, deadline-based): the driver's own
+:class:`servo_safety.ServoSafety` turns the latest joint targets into a run mode and targets
+(validation, clamp, rate limit, watchdog HOLD then FREE, latched e-stop, and the attitude guard,
+fed from the simulated IMU), the physics advances one step, ``/joint_states`` carries position,
+velocity and the applied motor torque (N m) as effort. Every ``imu_rate`` Hz ``/imu/data``
+(frame ``imu_link``) and ``/sim/torso_pose`` (ground truth, world frame: for tests and plots, not
+for controllers) are published.
+
+One difference from the hardware, on purpose: before the first target (``WAITING``) the real
+servos are FREE, the simulated robot spawns standing and, with ``waiting_mode: hold`` (default),
+is held at its start pose, as if it stood on a stand; ``waiting_mode: free`` lets it collapse.
+Services: ``~/estop`` (SetBool), ``~/reset`` (Trigger: respawn standing; releases nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from leg2r_driver.imu_node import diagonal_covariance
+from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
+from leg2r_driver.ros_common import (
+    CONTROL_SWITCH_INTERVAL,
+    DIAGNOSTICS_TOPIC,
+    IMU_TOPIC,
+    JOINT_STATES_TOPIC,
+    MONITOR_QOS,
+    STATE_QOS,
+    declare,
+    diagnostic_status,
+    make_control_loop,
+    run_node,
+    stop_own_executor,
+)
+from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from stochlite_driver.b3m import RunMode
+from stochlite_driver.robot import JOINT_NAMES, joint_limits, roll_pitch
+from stochlite_driver.ros_io import (
+    JOINT_TARGETS_TOPIC,
+    POSITION_COMMANDS_TOPIC,
+    BadTargets,
+    joint_state_message,
+    targets_from_array,
+    targets_from_trajectory,
+)
+from stochlite_driver.servo_safety import (
+    SAFETY_DEFAULTS,
+    SAFETY_KEYS,
+    ServoPhase,
+    ServoSafety,
+    ServoSafetyConfig,
+)
+from stochlite_driver.sim_physics import StochLiteSimulation
+
+TORSO_POSE_TOPIC = "/sim/torso_pose"
+WAITING_MODES = ("hold", "free")
+
+DEFAULTS: dict[str, object] = {
+    "real_time_factor": 1.0,
+    "slope": [0.0, 0.0],  # rad, ground roll and pitch
+    "waiting_mode": "hold",
+    "imu_rate": 100.0,
+    "imu_orientation_stddev": 0.035,
+    "imu_angular_velocity_stddev": 0.0025,
+    "imu_linear_acceleration_stddev": 0.015,
+    **SAFETY_DEFAULTS,
+    "diagnostics_rate": 1.0,
+    "executor_strategy": "inline",
+    "realtime_priority": 0,
+    "middleware_priority": -1,
+    "statistics_file": "",
+}
+
+
+class StochLiteSimNode(Node):
+    def __init__(self) -> None:
+        super().__init__("stochlite_sim_node")
+        s = declare(self, DEFAULTS)
+        self.settings = s
+        if s["real_time_factor"] <= 0.0 or s["waiting_mode"] not in WAITING_MODES:
+            raise ValueError(
+                f"real_time_factor must be > 0 and waiting_mode one of {WAITING_MODES}, got "
+                f"{s['real_time_factor']}, {s['waiting_mode']!r}"
+            )
+        params = StochLiteParams()
+        self.sim = StochLiteSimulation(params, (float(s["slope"][0]), float(s["slope"][1])))
+        lower, upper = joint_limits(params)
+        config = ServoSafetyConfig(
+            JOINT_NAMES, lower, upper, **{key: s[key] for key in SAFETY_KEYS}
+        )
+        self.safety = ServoSafety(config, time.monotonic)
+        self.lock = threading.Lock()
+        self.phase = ServoPhase.WAITING
+        self.counters = {"rejected_trajectory": 0, "resets": 0}
+        self.imu_every = max(1, round(1.0 / (s["imu_rate"] * self.sim.dt)))
+        self.covariances = [
+            diagonal_covariance(s[f"imu_{k}_stddev"])
+            for k in ("orientation", "angular_velocity", "linear_acceleration")
+        ]
+        self.loop = make_control_loop(
+            self, self.sim.dt / s["real_time_factor"], s["executor_strategy"]
+        )
+        self.joint_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_QOS)
+        self.imu_pub = self.create_publisher(Imu, IMU_TOPIC, STATE_QOS)
+        self.pose_pub = self.create_publisher(PoseStamped, TORSO_POSE_TOPIC, MONITOR_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
+        self.create_subscription(
+            JointTrajectory, JOINT_TARGETS_TOPIC, self.on_trajectory, STATE_QOS
+        )
+        self.create_subscription(
+            Float64MultiArray, POSITION_COMMANDS_TOPIC, self.on_array, STATE_QOS
+        )
+        self.create_service(SetBool, "~/estop", self.on_estop)
+        self.create_service(Trigger, "~/reset", self.on_reset)
+        self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
+        self.running = True
+        self.thread = threading.Thread(target=self.control_loop, name="sim-loop", daemon=True)
+        self.thread.start()
+        self.get_logger().info(
+            f"StochLite simulation at {1.0 / self.sim.dt:.0f} Hz x{s['real_time_factor']} real "
+            f"time, slope {s['slope']}"
+        )
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        try:
+            names, positions, stamp = targets_from_trajectory(msg)
+        except BadTargets:
+            self.counters["rejected_trajectory"] += 1
+            return
+        with self.lock:
+            self.safety.submit(names, positions, self.now_s() - stamp)
+
+    def on_array(self, msg: Float64MultiArray) -> None:
+        names, positions = targets_from_array(msg)
+        with self.lock:
+            self.safety.submit(names, positions, 0.0)
+
+    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self.lock:
+            if request.data:
+                self.safety.latch_estop("service")
+            else:
+                self.safety.release_estop()
+        response.success = True
+        response.message = "e-stop latched" if request.data else "e-stop released"
+        return response
+
+    def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.lock:
+            self.sim.reset()
+            self.counters["resets"] += 1
+        response.success = True
+        response.message = "robot respawned standing"
+        return response
+
+    def control_loop(self) -> None:
+        s = self.settings
+        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
+            self.get_logger().info(line)
+        self.loop.start()
+        ticks = 0
+        while self.running:
+            self.loop.wait()
+            with self.lock:
+                q = self.sim.joint_state()[0]
+                output = self.safety.output(q)
+                mode = output.run_mode
+                if output.phase is ServoPhase.WAITING and s["waiting_mode"] == "hold":
+                    mode = RunMode.HOLD
+                self.sim.step(mode, output.targets)
+                q, qd, torque = self.sim.joint_state()
+                quaternion, rates, force = self.sim.imu()
+                roll, pitch = roll_pitch(*(float(v) for v in quaternion))
+                self.safety.update_attitude(roll, pitch)
+                position = self.sim.torso()[0]
+            self.phase = output.phase
+            stamp = self.get_clock().now().to_msg()
+            self.joint_pub.publish(joint_state_message(stamp, q, qd, torque))
+            if ticks % self.imu_every == 0:
+                self.publish_imu(stamp, quaternion, rates, force, position)
+            ticks += 1
+
+    def publish_imu(
+        self,
+        stamp: object,
+        quaternion: np.ndarray,
+        rates: np.ndarray,
+        force: np.ndarray,
+        position: np.ndarray,
+    ) -> None:
+        msg = Imu()
+        msg.header.stamp = stamp
+        msg.header.frame_id = "imu_link"
+        o = msg.orientation
+        o.x, o.y, o.z, o.w = (float(v) for v in quaternion)
+        w, a = msg.angular_velocity, msg.linear_acceleration
+        w.x, w.y, w.z = (float(v) for v in rates)
+        a.x, a.y, a.z = (float(v) for v in force)
+        msg.orientation_covariance = self.covariances[0]
+        msg.angular_velocity_covariance = self.covariances[1]
+        msg.linear_acceleration_covariance = self.covariances[2]
+        self.imu_pub.publish(msg)
+        pose = PoseStamped()
+        pose.header.stamp = stamp
+        pose.header.frame_id = "world"
+        p = pose.pose.position
+        p.x, p.y, p.z = (float(v) for v in position)
+        pose.pose.orientation = msg.orientation
+        self.pose_pub.publish(pose)
+
+    def publish_diagnostics(self) -> None:
+        with self.lock:
+            counters = {**dict(self.safety.counters), **self.counters}
+            reason = self.safety.estop_reason
+        level = DiagnosticStatus.ERROR if reason else DiagnosticStatus.OK
+        status = diagnostic_status(
+            "stochlite_sim_node: safety",
+            "stochlite_sim",
+            level,
+            f"phase {self.phase.value}" + (f", e-stop: {reason}" if reason else ""),
+            {"phase": self.phase.value, "estop_reason": reason, **counters},
+        )
+        stats = self.loop.statistics.summary()
+        loop = diagnostic_status(
+            "stochlite_sim_node: sim loop",
+            "stochlite_sim",
+            DiagnosticStatus.WARN if stats.missed else DiagnosticStatus.OK,
+            f"{stats.rate_hz:.1f} Hz",
+            {**stats.as_dict(), "reanchors": self.loop.reanchors},
+        )
+        array = DiagnosticArray(status=[status, loop])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(timeout=1.0)
+        stop_own_executor(self)
+        self.sim.close()
+        if self.settings["statistics_file"]:
+            record = loop_statistics_record(self.loop)
+            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
+
+
+def _shutdown(node: Node) -> None:
+    assert isinstance(node, StochLiteSimNode)
+    node.stop()
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(StochLiteSimNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+
+
+if __name__ == "__main__":
+    main()
