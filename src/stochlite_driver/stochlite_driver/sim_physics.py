@@ -50,7 +50,7 @@ class StochLiteSimulation:
         """Respawn the robot standing at the start pose on the ground (HOLD)."""
         self.env.reset(options={"slope": self.slope})
         self.mode = RunMode.HOLD
-        self._hold = self.joint_state()[0]
+        self._hold = self.env._joint_targets.copy()  # the start pose the env settled at
         self._velocity = np.zeros(3)
         self._acceleration = np.zeros(3)
 
@@ -65,9 +65,11 @@ class StochLiteSimulation:
         env = self.env
         q = self.joint_state()[0]
         if mode is not self.mode:
-            # The servo model ramps from its last target: start from where the joints are.
-            env._joint_targets = q.copy()
-            self._hold = q
+            if self.mode is RunMode.FREE:
+                # The servo model ramps from its last target: a limp joint's is where it is.
+                env._joint_targets = q.copy()
+            if mode is RunMode.HOLD:
+                self._hold = q
             self.mode = mode
         if mode is RunMode.NORMAL:
             if targets is None:
