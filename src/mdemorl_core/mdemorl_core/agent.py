@@ -117,7 +117,9 @@ class Agent:
         """``[O]`` observation -> ``[A]`` float32 action in [-1, 1]. Uniform random while fewer
         than ``initial_random_steps`` transitions were observed (unless ``deterministic``); then
         the actor, or with ``act: planner`` (not ``deterministic``) the acting planner once the
-        model has been fitted. ``deterministic`` is the actor's mean: what is evaluated."""
+        model has been fitted; with ``act: labelled`` the actor acts and the acting planner only
+        labels the visited state for distillation (DAgger's expert on the learner's own states).
+        ``deterministic`` is the actor's mean: what is evaluated."""
         obs_array = np.asarray(obs, dtype=np.float32)
         if obs_array.shape != (self.obs_dim,):
             raise ValueError(f"obs must have shape ({self.obs_dim},), got {obs_array.shape}")
@@ -125,9 +127,12 @@ class Agent:
             return self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
         obs_tensor = torch.as_tensor(obs_array, device=self.device).unsqueeze(0)
         with torch.no_grad():
-            if self.config.act == "planner" and not deterministic and self.model_fitted:
-                action = self.acting_planner.act(obs_tensor)
-                self.planned_actions.add(obs_array, action.cpu().numpy())
+            planning = self.config.act != "policy" and not deterministic and self.model_fitted
+            if planning:
+                planned = self.acting_planner.act(obs_tensor)
+                self.planned_actions.add(obs_array, planned.cpu().numpy())
+            if planning and self.config.act == "planner":
+                action = planned
             else:
                 action = self.actor.sample(obs_tensor, self.torch_generator, deterministic)[0][0]
         return action.cpu().numpy().astype(np.float32)

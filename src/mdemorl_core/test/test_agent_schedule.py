@@ -82,7 +82,7 @@ def test_epoch_mode_runs_nothing_between_epochs() -> None:
 
 
 def _acting_run(seed: int, **changes: object) -> tuple[list[np.ndarray], Agent]:
-    config = _config("mdemorl", act="planner", **changes)
+    config = _config("mdemorl", **{"act": "planner", **changes})
     agent = Agent(OBS_DIM, ACT_DIM, config, torch.device("cpu"), seed)
     rng = np.random.default_rng(1)
     obs = np.zeros(OBS_DIM, dtype=np.float32)
@@ -120,6 +120,15 @@ def test_distillation_pulls_the_actor_toward_the_planned_actions() -> None:
         agent.planned_actions.add(rng.normal(size=OBS_DIM).astype(np.float32), np.array([0.7]))
     losses = [agent._distill_step() for _ in range(300)]
     assert losses[-1] < 0.1 * losses[0]
+
+
+def test_labelled_acting_keeps_the_actor_in_control_and_records_the_planner() -> None:
+    actions, agent = _acting_run(seed=3, act="labelled", distill=True)
+    assert len(agent.planned_actions) == 30  # a label at every state after the first refit
+    # The executed actions are the actor's samples, not the planner's labels.
+    assert not np.allclose(np.stack(actions[40:]), agent.planned_actions.act[:30])
+    planner_actions, _ = _acting_run(seed=3, act="planner", distill=True)
+    np.testing.assert_array_equal(np.stack(actions[:40]), np.stack(planner_actions[:40]))
 
 
 def test_planning_service_plans_exactly_like_agent_plan(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from mdemorl_core.planning.schedules import ScheduleConfig
 
 ALGOS = ("mdemorl", "mopac", "mbpo", "sac")
 UPDATE_MODES = ("interleaved", "epoch")
-ACTORS = ("policy", "planner")
+ACTORS = ("policy", "planner", "labelled")
 
 
 @dataclass
@@ -42,11 +42,11 @@ class AgentConfig:
     ``task_termination``: "" -> model rollouts never terminate; a task id from
     ``envs.task_terminations.TASK_TERMINATIONS`` -> that task's termination function masks the
     rewards and values after a predicted terminal state.
-    ``act``: "policy" or "planner" (see :mod:`mdemorl_core.agent`); ``act_horizon``: H of the
-    acting planner.
-    ``distill``: with ``act: planner``, every SAC gradient step is followed by one step (own Adam,
-    the actor's learning rate) of behaviour cloning of the actor's mean action onto actions the
-    acting planner chose (``distill_capacity`` newest of them): it pulls π toward μ.
+    ``act``: "policy", "planner" or "labelled" (see :meth:`mdemorl_core.agent.Agent.act`);
+    ``act_horizon``: H of the acting planner.
+    ``distill``: with ``act: planner`` or ``labelled``, every SAC gradient step is followed by one
+    step (own Adam, the actor's learning rate) of behaviour cloning of the actor's mean action onto
+    actions the acting planner chose (``distill_capacity`` newest of them): it pulls π toward μ.
     """
 
     algo: str = "mdemorl"
@@ -85,8 +85,8 @@ class AgentConfig:
                 raise ValueError(
                     f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
-        if self.act == "planner" and self.algo == "sac":
-            raise ValueError("act 'planner' needs a model: algo 'sac' has none")
+        if self.act != "policy" and self.algo == "sac":
+            raise ValueError(f"act {self.act!r} needs a model: algo 'sac' has none")
         if not 0.0 <= self.real_ratio <= 1.0:
             raise ValueError(f"real_ratio must be in [0, 1], got {self.real_ratio}")
         if self.utd_ratio < 0.0:
