@@ -34,6 +34,7 @@ Parameters (see stochlite_bringup/config/trainer_leg2r.yaml):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -244,7 +245,10 @@ class TrainerNode(Node):
             if not self.epoch_due.wait(timeout=0.1):
                 continue
             self.epoch_due.clear()
-            row = self.trainer.run_epoch()
+            try:
+                row = self.trainer.run_epoch(self.abandon_if_stopping)
+            except EpochAbandoned:
+                return
             self.last_update_at = time.monotonic()
             with self.lock:
                 stats, self.epoch_stats = self.epoch_stats, dict.fromkeys(self.epoch_stats, 0)
@@ -266,6 +270,10 @@ class TrainerNode(Node):
                     self.store(msg)
         if self.trainer.done:
             self.finished.set()
+
+    def abandon_if_stopping(self, done: int, total: int) -> None:
+        if self.stopping.is_set():
+            raise EpochAbandoned(f"stopped after {done} of {total} SAC steps")
 
     def robot_time(self) -> str:
         c = self.controller
@@ -335,6 +343,9 @@ class TrainerNode(Node):
             level, message = DiagnosticStatus.WARN, f"{trainer.rejected} transitions rejected"
         if stats["stale"]:
             level, message = DiagnosticStatus.WARN, f"{stats['stale']} stale transitions"
+        if queue > trainer.config.steps_per_epoch:
+            # Async on a machine where updates are slower than acting: the backlog grows.
+            level, message = DiagnosticStatus.WARN, f"{queue} transitions wait for the update"
         if phase == "collecting" and controller != "acting":
             level = DiagnosticStatus.ERROR if controller == "unknown" else DiagnosticStatus.WARN
             message = f"epoch {trainer.epoch}: waiting for data, controller {controller}"
@@ -367,12 +378,20 @@ class TrainerNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(array)
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop training and close the bag; False when the training thread is still inside an
+        uninterruptible part of an update (model fit, inner loop), which the caller abandons."""
         self.stopping.set()
         # An epoch in progress is abandoned: the last checkpoint and the bag keep the data.
-        self.worker.join(timeout=5.0)
         if self.recorder is not None:
             self.recorder.close()
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C must not abort the exit
+            self.worker.join(timeout=5.0)
+        return not self.worker.is_alive()
+
+
+class EpochAbandoned(Exception):
+    """Raised inside an update to abandon it when the node stops."""
 
 
 def _count(value: float) -> int:
@@ -400,7 +419,12 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.close()
+        if not node.close():
+            # torch work in the training thread would abort the interpreter's exit; the bag is
+            # closed and the last checkpoint is complete, so nothing is lost by leaving now.
+            node.get_logger().warning("update in progress abandoned")
+            sys.stdout.flush()
+            os._exit(0)
         node.destroy_node()
         rclpy.try_shutdown()
 

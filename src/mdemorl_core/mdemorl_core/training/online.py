@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -147,15 +147,17 @@ class OnlineTrainer:
     def done(self) -> bool:
         return self.epoch >= self.config.epochs
 
-    def run_epoch(self) -> dict[str, float]:
+    def run_epoch(self, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
         """Algorithm 1 steps 2-5 on the data so far, then a progress row and a checkpoint.
+        ``progress(done, total)`` follows the SAC steps (it may raise to abandon the epoch: then
+        nothing is logged or checkpointed).
 
         Returns the progress row as numbers (``eval_return`` is NaN: evaluation needs a simulator
         and is ``mdemorl eval``'s job; ``train_return`` is the mean return of the episodes that
         ended during this epoch).
         """
         update_started, cpu_started = time.perf_counter(), time.thread_time()
-        metrics = self.agent.update(self.epoch + 1)
+        metrics = self.agent.update(self.epoch + 1, progress)
         self.last_update_seconds = time.perf_counter() - update_started
         self.last_update_cpu_seconds = time.thread_time() - cpu_started
         self.epoch += 1
