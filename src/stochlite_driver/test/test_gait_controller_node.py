@@ -1,0 +1,91 @@
+"""gait_controller_node + stochlite_sim_node in their own processes (episodic protocol).
+
+Covers: the controller holds the stand pose (no transitions) until a PolicyUpdate; it then acts
+exactly the requested policy steps with that version, the last one truncated, and holds again;
+the robot walks forward meanwhile; SIGTERM exits both with 0.
+"""
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from geometry_msgs.msg import PoseStamped
+
+from leg2r_driver.ros_common import MONITOR_QOS, POLICY_QOS, TRANSITION_QOS
+from leg2r_driver.ros_testing import RosHarness
+from mdemorl_core.agents.sac import TanhGaussianActor
+from mdemorl_core.envs.stochlite import ACTION_DIM, OBSERVATION_DIM
+from mdemorl_core.policy_io import serialize_actor, sha256_hex
+from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, Transition
+
+pytestmark = pytest.mark.ros
+
+ACTING_STEPS = 40
+
+
+def policy_message(version: int) -> PolicyUpdate:
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(OBSERVATION_DIM, ACTION_DIM, hidden_size=16)
+    with torch.no_grad():
+        for parameter in actor.parameters():
+            parameter.mul_(0.01)  # near-zero shifts: the trot walks
+    blob = serialize_actor(actor, algorithm="sac", version=version)
+    return PolicyUpdate(
+        version=version,
+        acting_steps=ACTING_STEPS,
+        algorithm="sac",
+        observation_dim=OBSERVATION_DIM,
+        action_dim=ACTION_DIM,
+        weights=list(blob),
+        checksum=sha256_hex(blob),
+    )
+
+
+@pytest.fixture
+def harness() -> Iterator[RosHarness]:
+    harness = RosHarness(salt=33)
+    yield harness
+    harness.close()
+
+
+def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
+    node = harness.node("gait_probe")
+    transitions: list[Transition] = []
+    phases: list[ControllerPhase] = []
+    poses: list[PoseStamped] = []
+    node.create_subscription(Transition, "/mdemorl/transition", transitions.append, TRANSITION_QOS)
+    node.create_subscription(
+        ControllerPhase, "/mdemorl/controller_phase", phases.append, POLICY_QOS
+    )
+    node.create_subscription(PoseStamped, "/sim/torso_pose", poses.append, MONITOR_QOS)
+    policy_pub = node.create_publisher(PolicyUpdate, "/mdemorl/policy", POLICY_QOS)
+    loose = {"command_timeout": 0.5, "max_command_age": 0.5}  # the CI machine is shared
+    sim = harness.start("stochlite_driver.stochlite_sim_node", loose)
+    controller = harness.start(
+        "stochlite_driver.gait_controller_node", {"protocol": "episodic", "max_state_age": 0.5}
+    )
+    assert harness.spin_until(lambda: bool(phases) and bool(poses), 60.0), harness.output(
+        controller
+    )
+    assert phases[-1].phase == "waiting"
+    harness.spin_for(1.0)
+    assert not transitions  # holding: nothing is published
+    x_start = poses[-1].pose.position.x
+    policy_pub.publish(policy_message(version=7))
+    done = harness.spin_until(lambda: len(transitions) >= ACTING_STEPS, 90.0)
+    assert done, (len(transitions), harness.output(controller)[-2000:])
+    harness.spin_until(lambda: phases[-1].phase == "holding", 10.0)
+    harness.spin_for(1.0)
+    assert len(transitions) == ACTING_STEPS  # and no more while holding
+    assert [t.step for t in transitions] == list(range(ACTING_STEPS))
+    assert {t.policy_version for t in transitions} == {7}
+    assert [t.truncated for t in transitions][-2:] == [False, True]
+    assert all(len(t.observation) == OBSERVATION_DIM for t in transitions)
+    assert poses[-1].pose.position.x - x_start > 0.05
+    assert not any(t.terminated for t in transitions)
+    assert harness.terminate(controller) == 0
+    assert harness.terminate(sim) == 0
+    time.sleep(0.1)
+    assert np.isfinite([t.reward for t in transitions]).all()
