@@ -16,7 +16,11 @@ setup(
             "share/" + package_name + "/config",
             [p for ext in ("yaml", "perspective", "xml", "json") for p in glob(f"config/*.{ext}")],
         ),
-        ("share/" + package_name + "/urdf", glob("urdf/*")),
+        # One source of truth: the URDF the StochLite env loads, installed from mdemorl_core.
+        (
+            "share/" + package_name + "/urdf",
+            ["../mdemorl_core/mdemorl_core/envs/assets/stochlite.urdf"],
+        ),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

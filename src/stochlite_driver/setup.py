@@ -21,6 +21,7 @@ setup(
             "servo_driver_node = stochlite_driver.servo_driver_node:main",
             "stochlite_sim_node = stochlite_driver.stochlite_sim_node:main",
             "gait_controller_node = stochlite_driver.gait_controller_node:main",
+            "robot_description_node = stochlite_driver.robot_description_node:main",
         ],
     },
 )

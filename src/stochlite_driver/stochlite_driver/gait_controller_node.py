@@ -67,7 +67,7 @@ from mdemorl_core.envs.stochlite import ACTION_DIM, OBSERVATION_DIM
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
 from mdemorl_msgs.msg import ControllerPhase, LoopHealth, PolicyUpdate, Transition
 from stochlite_driver.gait_core import GaitConfig, GaitControllerCore, GaitTick
-from stochlite_driver.posture import POSTURE_TOPIC, Posture, sit_pose
+from stochlite_driver.posture import POSTURE_TOPIC, Posture, parse_script, sit_pose
 from stochlite_driver.ros_io import (
     JOINT_TARGETS_TOPIC,
     POSITION_COMMANDS_TOPIC,
@@ -90,6 +90,7 @@ DEFAULTS: dict[str, object] = {
     "output": "trajectory",
     "posture": "walk",  # start posture: walk (training) | passive (deployment: wait for commands)
     "stand_duration": 2.0,  # s to interpolate into / out of the stand pose
+    "posture_script": "",  # e.g. "stand@0 walk@3 sit@12": commands at s after the first tick
     "sit_tilt": 0.6,  # rad of roll or pitch that sits the robot down (posture's soft guard)
     "max_state_age": 0.05,  # s; older joint states or IMU samples skip the tick
     "reset_service": "/stochlite_sim_node/reset",  # "" on hardware
@@ -124,6 +125,8 @@ class GaitControllerNode(Node):
         self.posture = Posture(
             self.core.stand, sit_pose(self.params), s["stand_duration"], s["posture"], s["sit_tilt"]
         )
+        self.script = parse_script(s["posture_script"])
+        self.first_tick: float | None = None
         self.lock = threading.Lock()
         self.joint_state: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.imu: tuple[float, float, float, np.ndarray] | None = None
@@ -264,6 +267,10 @@ class GaitControllerNode(Node):
         _, roll, pitch, rates = imu
         self.counters["ticks"] += 1
         mono = time.monotonic()
+        if self.first_tick is None:
+            self.first_tick = mono
+        while self.script and mono - self.first_tick >= self.script[0][0]:
+            self.on_posture(String(data=self.script.pop(0)[1]))
         with self.lock:
             if self.posture.attitude(roll, pitch, mono):
                 self.get_logger().error(f"tilt {roll:.2f}, {pitch:.2f} rad: sitting down")

@@ -106,3 +106,19 @@ class Posture:
         if alpha >= 1.0:
             self.state = "standing" if self.state == "standing_up" else "passive"
         return targets
+
+
+def parse_script(text: str) -> list[tuple[float, str]]:
+    """``"stand@0 walk@3 sit@12"`` -> [(0.0, "stand"), (3.0, "walk"), (12.0, "sit")]: posture
+    commands at seconds after the controller's first tick (demos and launch tests)."""
+    script = []
+    for item in text.split():
+        name, _, at = item.partition("@")
+        try:
+            seconds = float(at)
+        except ValueError:
+            raise ValueError(f"posture_script item {item!r} is not COMMAND@SECONDS") from None
+        if name not in COMMANDS or seconds < 0.0:
+            raise ValueError(f"posture_script item {item!r}: command one of {COMMANDS}, time >= 0")
+        script.append((seconds, name))
+    return sorted(script)

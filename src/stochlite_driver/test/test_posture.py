@@ -5,7 +5,7 @@ import pytest
 
 from mdemorl_core.envs.stochlite_gait import StochLiteParams, leg_forward_kinematics
 from stochlite_driver.gait_core import stand_pose
-from stochlite_driver.posture import SIT_HEIGHT, Posture, sit_pose
+from stochlite_driver.posture import SIT_HEIGHT, Posture, parse_script, sit_pose
 
 PARAMS = StochLiteParams()
 STAND, SIT = stand_pose(PARAMS), sit_pose(PARAMS)
@@ -45,3 +45,11 @@ def test_soft_attitude_guard_sits_down() -> None:
     assert posture.state == "sitting_down" and posture.guard_trips == 1
     with pytest.raises(ValueError, match="initial"):
         Posture(STAND, SIT, duration=1.0, initial="run")
+
+
+def test_script_parsing() -> None:
+    assert parse_script("walk@3 stand@0") == [(0.0, "stand"), (3.0, "walk")]
+    with pytest.raises(ValueError, match="COMMAND@SECONDS"):
+        parse_script("stand@soon")
+    with pytest.raises(ValueError, match="command one of"):
+        parse_script("jump@1")

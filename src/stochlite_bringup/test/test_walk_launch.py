@@ -1,0 +1,101 @@
+"""walk.launch.py in simulation: the URDF is published, the robot stands up, walks forward and
+sits down on the scripted commands; every process exits 0 on Ctrl-C.
+
+No trained checkpoint here (training one that walks takes far longer than a test): the robot
+walks the trajectory generator with zero shifts (default_action:=zero), the policy's starting
+point. Threshold fixed before running: >= 0.5 m forward in the 10 s walking window (measured
+about 2 m on an idle machine; the margin is for a loaded one, where the sim may run slower).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stochlite_bringup.ros_test_env import isolated_ros_env
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+MIN_DISTANCE = 0.5  # m
+
+
+def test_walk_launch_stands_walks_and_sits(tmp_path: Path) -> None:
+    env = isolated_ros_env(tmp_path / "ros_log", salt=53)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import rclpy
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+
+    rclpy.init()
+    probe = rclpy.create_node("walk_probe")
+    poses: list[tuple[float, float]] = []
+    descriptions: list[str] = []
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    latched = QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    probe.create_subscription(
+        PoseStamped,
+        "/sim/torso_pose",
+        lambda m: poses.append((m.pose.position.x, m.pose.position.z)),
+        reliable,
+    )
+    probe.create_subscription(
+        String, "/robot_description", lambda m: descriptions.append(m.data), latched
+    )
+    launch = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stochlite_bringup.runner",
+            "stochlite_bringup",
+            "walk.launch.py",
+            "posture_script:=stand@1 walk@4 sit@14",
+            "default_action:=zero",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120.0
+        sat = False
+        while time.monotonic() < deadline and not sat:
+            assert launch.poll() is None
+            rclpy.spin_once(probe, timeout_sec=0.05)
+            walked = poses and max(x for x, _ in poses) >= MIN_DISTANCE
+            sat = bool(walked and poses[-1][1] < 0.1)
+        launch.send_signal(signal.SIGINT)
+        output = launch.communicate(timeout=30)[0]
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+        probe.destroy_node()
+        rclpy.try_shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert poses, output
+    assert max(z for _, z in poses) > 0.15  # stood
+    assert max(x for x, _ in poses) >= MIN_DISTANCE, output[-3000:]
+    assert poses[-1][1] < 0.1, output[-3000:]  # sat down
+    assert descriptions and "<robot" in descriptions[0]
+    assert launch.returncode == 0, output
+    exits = dict(re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output))
+    assert exits == {
+        "robot_description_node": "0",
+        "stochlite_sim_node": "0",
+        "gait_controller_node": "0",
+    }, output[-3000:]
