@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mdemorl_core.testing import write_small_run
@@ -91,6 +92,14 @@ def test_client_gets_plans_from_planner_node(tmp_path: Path, ros_context: dict[s
         assert len(response.actions) == 6
         assert all(-1.0 <= a <= 1.0 for a in response.actions)
         assert response.model_version == response.policy_version == 2
+        # The node's first plan is Agent.plan of the same checkpoint for the same observation
+        # (PlanningService: the model environment with the task reward and terminal value).
+        from mdemorl_core.planning.service import PlanningService
+
+        local = PlanningService.from_run(run_dir, default_horizon=6)
+        expected = local.plan(np.array([0.1, 0.2, -0.3], dtype=np.float32))
+        np.testing.assert_allclose(response.actions, expected.actions.reshape(-1), atol=1e-5)
+        assert response.predicted_return == pytest.approx(expected.predicted_return, rel=1e-4)
         assert response.plan_seconds > 0.0
 
         override = _call(node, client, PlanActions.Request(observation=[0.0] * 3, horizon=9))
