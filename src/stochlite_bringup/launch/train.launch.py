@@ -9,6 +9,8 @@ protocol:=episodic (default) acts one epoch with policy version v, holds the saf
 trainer updates, then acts with v+1; protocol:=async acts and learns at once. mode:=mpc drives the
 leg with the planner node's DMD-MPC plans (started only then). The trainer ends the launch when
 its last epoch is done. Each robot has its own config files (config/trainer_<robot>.yaml).
+robot:=stochlite trains the quadruped instead (stochlite_sim_node or servo_driver_node, and the
+gait controller; mode:=policy only).
 monitor:=true adds monitor.launch.py's Foxglove bridge (ws://127.0.0.1:8765 by default).
 """
 
@@ -38,12 +40,18 @@ def generate_launch_description():
     bringup_config = os.path.join(get_package_share_directory("stochlite_bringup"), "config")
     arg = LaunchConfiguration
     backend, mode, robot = arg("backend"), arg("mode"), arg("robot")
+    robot_backend = [robot, "_", backend]  # e.g. "stochlite_sim": the robot's own backend nodes
     realtime = {"realtime_priority": arg("realtime_priority")}
     arguments = [
         DeclareLaunchArgument(
             "run_dir", default_value="runs/ros_train", description="checkpoints, progress, bag"
         ),
-        DeclareLaunchArgument("robot", default_value="leg2r", choices=["leg2r"]),
+        DeclareLaunchArgument(
+            "robot",
+            default_value="leg2r",
+            choices=["leg2r", "stochlite"],
+            description="leg2r: the 2R leg; stochlite: the quadruped (stochlite_driver nodes)",
+        ),
         DeclareLaunchArgument(
             "backend",
             default_value="sim",
@@ -104,14 +112,14 @@ def generate_launch_description():
                 [bringup_config, "/training_sim_", robot, ".yaml"],
                 realtime,
             ],
-            condition=IfCondition(EqualsSubstitution(backend, "sim")),
+            condition=IfCondition(EqualsSubstitution(robot_backend, "leg2r_sim")),
         ),
         Node(
             package="leg2r_driver",
             executable="motor_driver_node",
             name="motor_driver_node",
             parameters=[os.path.join(driver_config, "motor_driver.yaml"), realtime],
-            condition=IfCondition(EqualsSubstitution(backend, "hardware")),
+            condition=IfCondition(EqualsSubstitution(robot_backend, "leg2r_hardware")),
         ),
         Node(
             package="leg2r_driver",
@@ -130,6 +138,33 @@ def generate_launch_description():
                 {"mode": mode, "protocol": arg("protocol"), "hold_mode": arg("hold_mode")},
                 realtime,
             ],
+            condition=IfCondition(EqualsSubstitution(robot, "leg2r")),
+        ),
+        # The quadruped: its simulator or B3M servo driver, and the gait controller (mode:=policy).
+        Node(
+            package="stochlite_driver",
+            executable="stochlite_sim_node",
+            name="stochlite_sim_node",
+            parameters=[realtime],
+            condition=IfCondition(EqualsSubstitution(robot_backend, "stochlite_sim")),
+        ),
+        Node(
+            package="stochlite_driver",
+            executable="servo_driver_node",
+            name="servo_driver_node",
+            parameters=[realtime],
+            condition=IfCondition(EqualsSubstitution(robot_backend, "stochlite_hardware")),
+        ),
+        Node(
+            package="stochlite_driver",
+            executable="gait_controller_node",
+            name="gait_controller_node",
+            parameters=[
+                [bringup_config, "/training_controller_", robot, ".yaml"],
+                {"protocol": arg("protocol")},
+                realtime,
+            ],
+            condition=IfCondition(EqualsSubstitution(robot, "stochlite")),
         ),
         Node(
             package="mdemorl_planner_node",

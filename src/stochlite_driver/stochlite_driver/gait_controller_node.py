@@ -91,7 +91,7 @@ DEFAULTS: dict[str, object] = {
     "posture": "walk",  # start posture: walk (training) | passive (deployment: wait for commands)
     "stand_duration": 2.0,  # s to interpolate into / out of the stand pose
     "posture_script": "",  # e.g. "stand@0 walk@3 sit@12": commands at s after the first tick
-    "sit_tilt": 0.6,  # rad of roll or pitch that sits the robot down (posture's soft guard)
+    "sit_tilt": 0.0,  # rad of roll or pitch that sits the robot down; 0: off (training)
     "max_state_age": 0.05,  # s; older joint states or IMU samples skip the tick
     "reset_service": "/stochlite_sim_node/reset",  # "" on hardware
     "reset_hold": 5.0,  # s of holding before an episode resumes without a reset service

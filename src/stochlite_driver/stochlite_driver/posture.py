@@ -8,7 +8,8 @@ Commands (``std_msgs/String`` on ``/stochlite/posture_command``): ``stand``, ``w
   from where the joints were when the command came to the stand / sit pose; ``standing`` holds
   the stand pose; a finished sit-down becomes ``passive``;
 - ``walking``: the gait controller's targets. ``walk`` is accepted only from ``standing``.
-The attitude guard (:meth:`Posture.attitude`): a tilt beyond ``sit_tilt`` while walking or
+The soft attitude guard (:meth:`Posture.attitude`, deployment; ``sit_tilt`` 0 turns it off, as
+in training, where a fall ends the episode instead): a tilt beyond ``sit_tilt`` while walking or
 standing sits the robot down at once (the driver's harder limit relaxes it if that fails).
 """
 
@@ -42,8 +43,8 @@ class Posture:
         initial: str = "walk",
         sit_tilt: float = 0.6,
     ) -> None:
-        if not duration > 0.0 or not sit_tilt > 0.0:
-            raise ValueError(f"duration and sit_tilt must be > 0, got {duration}, {sit_tilt}")
+        if not duration > 0.0 or sit_tilt < 0.0:
+            raise ValueError(f"duration must be > 0, sit_tilt >= 0, got {duration}, {sit_tilt}")
         if initial not in ("walk", "passive"):
             raise ValueError(f"initial posture must be 'walk' or 'passive', got {initial!r}")
         self.stand = np.asarray(stand, dtype=np.float64)
@@ -77,7 +78,8 @@ class Posture:
 
     def attitude(self, roll: float, pitch: float, now: float) -> bool:
         """The soft attitude guard; True when it just started a sit-down."""
-        tilted = abs(roll) > self.sit_tilt or abs(pitch) > self.sit_tilt
+        limit = self.sit_tilt
+        tilted = limit > 0.0 and (abs(roll) > limit or abs(pitch) > limit)
         if tilted and self.state in ("walking", "standing", "standing_up"):
             self.guard_trips += 1
             self._move("sitting_down", self.sit, now)

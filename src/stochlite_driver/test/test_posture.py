@@ -43,6 +43,8 @@ def test_soft_attitude_guard_sits_down() -> None:
     assert not posture.attitude(0.4, -0.4, 0.0)
     assert posture.attitude(0.1, -0.55, 0.0)
     assert posture.state == "sitting_down" and posture.guard_trips == 1
+    off = Posture(STAND, SIT, duration=1.0, initial="walk", sit_tilt=0.0)
+    assert not off.attitude(1.0, 1.0, 0.0) and off.walking  # training: falls end episodes
     with pytest.raises(ValueError, match="initial"):
         Posture(STAND, SIT, duration=1.0, initial="run")
 
