@@ -33,6 +33,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
@@ -74,6 +75,7 @@ from stochlite_driver.ros_io import (
     joint_arrays,
     roll_pitch,
     trajectory_message,
+    transition_message,
 )
 
 OUTPUTS = ("trajectory", "ros2_control")
@@ -312,22 +314,9 @@ class GaitControllerNode(Node):
         else:
             self.array_pub.publish(Float64MultiArray(data=targets.tolist()))
 
-    def publish_transition(self, result: GaitTick, stamp: object) -> None:
-        record = result.transition
-        assert record is not None
-        msg = Transition(
-            episode=record.episode,
-            step=record.step,
-            policy_version=record.policy_version,
-            observation=record.observation.tolist(),
-            action=record.action.tolist(),
-            next_observation=record.next_observation.tolist(),
-            reward=float(record.reward),
-            terminated=record.terminated,
-            truncated=record.truncated,
-        )
-        msg.header.stamp = stamp
-        self.transition_pub.publish(msg)
+    def publish_transition(self, result: GaitTick, stamp: Time) -> None:
+        assert result.transition is not None
+        self.transition_pub.publish(transition_message(result.transition, stamp))
         self.counters["transitions"] += 1
 
     def publish_monitors(self, result: GaitTick, roll: float, pitch: float) -> None:
