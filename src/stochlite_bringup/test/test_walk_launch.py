@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,11 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 MIN_DISTANCE = 0.5  # m
 
 
-def test_walk_launch_stands_walks_and_sits(tmp_path: Path) -> None:
+def run_walk_launch(
+    tmp_path: Path, arguments: list[str], done: Callable[[list[tuple[float, float]]], bool]
+) -> tuple[list[tuple[float, float]], list[str], str, int]:
+    """Run walk.launch.py with ``arguments`` until ``done(poses)`` (or 120 s), then Ctrl-C.
+    Returns the torso poses (x, z), the robot descriptions, the output and the exit code."""
     env = isolated_ros_env(tmp_path / "ros_log", salt=53)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -52,16 +57,9 @@ def test_walk_launch_stands_walks_and_sits(tmp_path: Path) -> None:
     probe.create_subscription(
         String, "/robot_description", lambda m: descriptions.append(m.data), latched
     )
+    command = [sys.executable, "-m", "stochlite_bringup.runner", "stochlite_bringup"]
     launch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stochlite_bringup.runner",
-            "stochlite_bringup",
-            "walk.launch.py",
-            "posture_script:=stand@1 walk@4 sit@14",
-            "default_action:=zero",
-        ],
+        [*command, "walk.launch.py", *arguments],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -69,12 +67,9 @@ def test_walk_launch_stands_walks_and_sits(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 120.0
-        sat = False
-        while time.monotonic() < deadline and not sat:
+        while time.monotonic() < deadline and not done(poses):
             assert launch.poll() is None
             rclpy.spin_once(probe, timeout_sec=0.05)
-            walked = poses and max(x for x, _ in poses) >= MIN_DISTANCE
-            sat = bool(walked and poses[-1][1] < 0.1)
         launch.send_signal(signal.SIGINT)
         output = launch.communicate(timeout=30)[0]
     finally:
@@ -87,15 +82,44 @@ def test_walk_launch_stands_walks_and_sits(tmp_path: Path) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    assert poses, output
-    assert max(z for _, z in poses) > 0.15  # stood
-    assert max(x for x, _ in poses) >= MIN_DISTANCE, output[-3000:]
-    assert poses[-1][1] < 0.1, output[-3000:]  # sat down
-    assert descriptions and "<robot" in descriptions[0]
-    assert launch.returncode == 0, output
+    return poses, descriptions, output, launch.returncode
+
+
+def check_exits(output: str, code: int) -> None:
+    assert code == 0, output[-3000:]
     exits = dict(re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output))
     assert exits == {
         "robot_description_node": "0",
         "stochlite_sim_node": "0",
         "gait_controller_node": "0",
     }, output[-3000:]
+
+
+def test_walk_launch_stands_walks_and_sits(tmp_path: Path) -> None:
+    def walked_and_sat(poses: list[tuple[float, float]]) -> bool:
+        return bool(poses) and max(x for x, _ in poses) >= MIN_DISTANCE and poses[-1][1] < 0.1
+
+    poses, descriptions, output, code = run_walk_launch(
+        tmp_path,
+        ["posture_script:=stand@1 walk@4 sit@14", "default_action:=zero"],
+        walked_and_sat,
+    )
+    assert poses, output
+    assert max(z for _, z in poses) > 0.15  # stood
+    assert max(x for x, _ in poses) >= MIN_DISTANCE, output[-3000:]
+    assert poses[-1][1] < 0.1, output[-3000:]  # sat down
+    assert descriptions and "<robot" in descriptions[0]
+    check_exits(output, code)
+
+
+def test_a_tilt_sits_the_walking_robot_down(tmp_path: Path) -> None:
+    """No sit command: the soft attitude guard (sit_tilt, here below the gait's own sway of
+    about 0.1 rad) sits the walking robot down by itself."""
+    poses, _, output, code = run_walk_launch(
+        tmp_path,
+        ["posture_script:=stand@1 walk@4", "default_action:=zero", "sit_tilt:=0.03"],
+        lambda poses: len(poses) > 300 and poses[-1][1] < 0.1,
+    )
+    assert poses and poses[-1][1] < 0.1, output[-3000:]
+    assert "sitting down" in output, output[-3000:]
+    check_exits(output, code)
