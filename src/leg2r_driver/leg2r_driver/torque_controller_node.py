@@ -324,7 +324,7 @@ class TorqueControllerNode(Node):
             self.publish_transition(out, now.to_msg())
         if out.tracking is not None:
             self.publish_tracking(out.tracking, now.to_msg())
-        if out.observation is not None and self.core.use_planner:
+        if out.observation is not None and self.core.use_planner and not self.core.explore_uniform:
             self.request_plan(out.observation)
         return True
 
