@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.client import Client
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -139,7 +141,7 @@ class GaitControllerNode(Node):
         )  # fmt: skip
         self.last_error = ""
         self.reset_since: float | None = None
-        self.reset_future: object | None = None
+        self.reset_future: Future | None = None
         self.published_phase = ""
         self.phase_seconds = {"acting": 0.0, "holding": 0.0}
         self.phase_since = time.monotonic()
@@ -163,7 +165,7 @@ class GaitControllerNode(Node):
         self.create_subscription(Imu, IMU_TOPIC, self.on_imu, STATE_QOS)
         self.create_subscription(PolicyUpdate, POLICY_TOPIC, self.on_policy, POLICY_QOS)
         self.create_subscription(String, POSTURE_TOPIC, self.on_posture, MONITOR_QOS)
-        self.reset_client = (
+        self.reset_client: Client | None = (
             self.create_client(Trigger, s["reset_service"]) if s["reset_service"] else None
         )
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
@@ -301,7 +303,7 @@ class GaitControllerNode(Node):
         if self.reset_since is None:
             return
         future = self.reset_future
-        if future is not None and future.done():  # type: ignore[attr-defined]
+        if future is not None and future.done():
             self.reset_future, self.reset_since = None, None
             self.core.reset_done()
         elif future is None and time.monotonic() - self.reset_since >= self.settings["reset_hold"]:

@@ -263,5 +263,7 @@ SAFETY_KEYS: tuple[str, ...] = tuple(
 """Node parameters that map one to one onto ServoSafetyConfig fields (same names)."""
 
 SAFETY_DEFAULTS: dict[str, float] = {
-    f.name: f.default for f in dataclasses.fields(ServoSafetyConfig) if f.name in SAFETY_KEYS
+    f.name: float(f.default)  # type: ignore[arg-type]  # every safety field has a float default
+    for f in dataclasses.fields(ServoSafetyConfig)
+    if f.name in SAFETY_KEYS
 }
