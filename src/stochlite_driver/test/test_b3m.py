@@ -156,3 +156,30 @@ def test_single_servo_target_reads_its_reply(bus: tuple[B3MBus, SimulatedB3MBus]
     host.set_desired_positions([(13, 0.2)])  # one id: an ordinary WRITE, which is answered
     data, _ = host.read(13, DESIRED_POSITION, 2)  # no stale reply left on the line
     assert struct.unpack("<h", data)[0] == radians_to_centidegrees(0.2)
+
+
+class EchoingPort:
+    """An adaptor that echoes every transmitted byte before the servo's reply."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.buffer = b""
+
+    def write(self, data: bytes) -> int:
+        self.buffer += bytes(data) + self.reply
+        return len(data)
+
+    def read(self, size: int = 1) -> bytes:
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def reset_input_buffer(self) -> None:
+        self.buffer = b""
+
+
+def test_echo_is_read_and_discarded() -> None:
+    reply = encode(Command.POSITION | 0x80, 0, 21, struct.pack("<h", 1234))
+    host = B3MBus(EchoingPort(reply), echo=True)
+    assert host.position(21, 0.0) == pytest.approx(math.radians(12.34))
+    with pytest.raises(B3MShortReply):
+        B3MBus(EchoingPort(reply), echo=False).position(21, 0.0)  # the echo is not a reply
