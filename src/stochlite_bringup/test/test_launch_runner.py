@@ -148,3 +148,19 @@ def test_ctrl_c_forwards_sigint_to_children(tmp_path: Path) -> None:
     runner.communicate(timeout=30)
     assert runner.returncode == 0
     assert marker.read_text() == "clean"
+
+
+def test_equals_conditions_and_defaults_made_of_substitutions() -> None:
+    robot = lc.LaunchConfiguration("robot")
+    declared = [
+        lc.DeclareLaunchArgument("robot", default_value="leg2r"),
+        lc.DeclareLaunchArgument("config", default_value=["/cfg/trainer_", robot, ".yaml"]),
+        lc.DeclareLaunchArgument("mode", default_value="policy", choices=["policy", "mpc"]),
+    ]
+    context = parse_launch_arguments(["robot:=quad"], declared)
+    assert context["config"] == "/cfg/trainer_quad.yaml"
+    mpc_only = lc.IfCondition(lc.EqualsSubstitution(lc.LaunchConfiguration("mode"), "mpc"))
+    assert not mpc_only.evaluate(context)
+    assert mpc_only.evaluate(parse_launch_arguments(["mode:=mpc"], declared))
+    with pytest.raises(ValueError, match="must be one of"):
+        parse_launch_arguments(["mode:=both"], declared)
