@@ -145,7 +145,7 @@ def generate_launch_description():
             package="stochlite_driver",
             executable="stochlite_sim_node",
             name="stochlite_sim_node",
-            parameters=[realtime],
+            parameters=[[bringup_config, "/training_sim_", robot, ".yaml"], realtime],
             condition=IfCondition(EqualsSubstitution(robot_backend, "stochlite_sim")),
         ),
         Node(

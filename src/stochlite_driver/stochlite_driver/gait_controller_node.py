@@ -246,7 +246,10 @@ class GaitControllerNode(Node):
         while self.running:
             self.loop.wait()
             try:
-                if not self.tick():
+                ticked = self.tick()
+                if self.core.reported_phase != self.published_phase:
+                    self.publish_phase()
+                if not ticked:
                     self.loop.pause(s["idle_period"])
             except ValueError as error:
                 self.core.policy = None  # a policy producing garbage is dropped
@@ -290,8 +293,6 @@ class GaitControllerNode(Node):
             self.publish_transition(result, now.to_msg())
         if result is not None and self.core.ticks % self.settings["monitor_every"] == 0:
             self.publish_monitors(result, roll, pitch)
-        if self.core.reported_phase != self.published_phase:
-            self.publish_phase()
         return True
 
     def handle_reset(self, result: GaitTick) -> None:

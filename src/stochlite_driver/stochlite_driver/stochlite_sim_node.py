@@ -13,6 +13,13 @@ One difference from the hardware, on purpose: before the first target (``WAITING
 servos are FREE, the simulated robot spawns standing and, with ``waiting_mode: hold`` (default),
 is held at its start pose, as if it stood on a stand; ``waiting_mode: free`` lets it collapse.
 Services: ``~/estop`` (SetBool), ``~/reset`` (Trigger: respawn standing; releases nothing).
+
+Pausing while the controller holds (``pause_after_hold`` >= 0, as the leg's sim robot): after
+that many seconds of a non-acting ``/mdemorl/controller_phase`` (episodic protocol, the trainer
+updating) the physics stops and ``/joint_states`` repeats the frozen state at
+``paused_state_rate``, leaving the CPU to the trainer; the first acting phase resumes it, holding
+the joints until the controller's next target arrives (no limp tick from a watchdog that ran
+while nothing moved). A real robot cannot pause: the driver has no such option.
 """
 
 from __future__ import annotations
@@ -35,10 +42,12 @@ from leg2r_driver.imu_node import diagonal_covariance
 from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
+    CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
     MONITOR_QOS,
+    PHASE_QOS,
     STATE_QOS,
     declare,
     diagnostic_status,
@@ -47,6 +56,7 @@ from leg2r_driver.ros_common import (
     stop_own_executor,
 )
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from mdemorl_msgs.msg import ControllerPhase
 from stochlite_driver.b3m import RunMode
 from stochlite_driver.robot import JOINT_NAMES, joint_limits, roll_pitch
 from stochlite_driver.ros_io import (
@@ -73,6 +83,8 @@ DEFAULTS: dict[str, object] = {
     "real_time_factor": 1.0,
     "slope": [0.0, 0.0],  # rad, ground roll and pitch
     "waiting_mode": "hold",
+    "pause_after_hold": -1.0,  # s of controller hold before the physics pauses; < 0: never
+    "paused_state_rate": 2.0,  # Hz of /joint_states while paused
     "imu_rate": 100.0,
     "imu_orientation_stddev": 0.035,
     "imu_angular_velocity_stddev": 0.0025,
@@ -124,6 +136,13 @@ class StochLiteSimNode(Node):
         self.create_subscription(
             Float64MultiArray, POSITION_COMMANDS_TOPIC, self.on_array, STATE_QOS
         )
+        self.hold_since: float | None = None
+        self.resuming = False
+        self.paused_seconds = 0.0
+        if s["pause_after_hold"] >= 0.0:
+            self.create_subscription(
+                ControllerPhase, CONTROLLER_PHASE_TOPIC, self.on_phase, PHASE_QOS
+            )
         self.create_service(SetBool, "~/estop", self.on_estop)
         self.create_service(Trigger, "~/reset", self.on_reset)
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
@@ -152,6 +171,18 @@ class StochLiteSimNode(Node):
         with self.lock:
             self.safety.submit(names, positions, 0.0)
 
+    def on_phase(self, msg: ControllerPhase) -> None:
+        if msg.phase == "acting":
+            if self.paused():
+                self.resuming = True
+            self.hold_since = None
+        elif self.hold_since is None:
+            self.hold_since = time.monotonic()
+
+    def paused(self) -> bool:
+        since = self.hold_since
+        return since is not None and time.monotonic() - since >= self.settings["pause_after_hold"]
+
     def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         with self.lock:
             if request.data:
@@ -177,12 +208,23 @@ class StochLiteSimNode(Node):
         self.loop.start()
         ticks = 0
         while self.running:
+            if self.paused():
+                with self.lock:
+                    q, qd, torque = self.sim.joint_state()
+                stamp = self.get_clock().now().to_msg()
+                self.joint_pub.publish(joint_state_message(stamp, q, 0.0 * qd, torque))
+                self.loop.pause(1.0 / s["paused_state_rate"])
+                self.paused_seconds += 1.0 / s["paused_state_rate"]
+                continue
             self.loop.wait()
             with self.lock:
                 q = self.sim.joint_state()[0]
                 output = self.safety.output(q)
                 mode = output.run_mode
-                if output.phase is ServoPhase.WAITING and s["waiting_mode"] == "hold":
+                if output.phase is ServoPhase.ACTIVE:
+                    self.resuming = False
+                waiting = output.phase is ServoPhase.WAITING and s["waiting_mode"] == "hold"
+                if waiting or (self.resuming and output.phase is not ServoPhase.ESTOP):
                     mode = RunMode.HOLD
                 self.sim.step(mode, output.targets)
                 q, qd, torque = self.sim.joint_state()
@@ -235,7 +277,13 @@ class StochLiteSimNode(Node):
             "stochlite_sim",
             level,
             f"phase {self.phase.value}" + (f", e-stop: {reason}" if reason else ""),
-            {"phase": self.phase.value, "estop_reason": reason, **counters},
+            {
+                "phase": self.phase.value,
+                "estop_reason": reason,
+                "paused": self.paused(),
+                "paused_seconds": self.paused_seconds,
+                **counters,
+            },
         )
         stats = self.loop.statistics.summary()
         loop = diagnostic_status(

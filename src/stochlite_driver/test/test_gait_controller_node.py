@@ -2,7 +2,8 @@
 
 Covers: the controller holds the stand pose (no transitions) until a PolicyUpdate; it then acts
 exactly the requested policy steps with that version, the last one truncated, and holds again;
-the robot walks forward meanwhile; SIGTERM exits both with 0.
+the robot walks forward meanwhile; while it holds the sim pauses (pause_after_hold), and the next
+PolicyUpdate resumes both for a new episode; SIGTERM exits both with 0.
 """
 
 import time
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 
 from leg2r_driver.ros_common import MONITOR_QOS, POLICY_QOS, TRANSITION_QOS
@@ -60,9 +62,14 @@ def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
         ControllerPhase, "/mdemorl/controller_phase", phases.append, POLICY_QOS
     )
     node.create_subscription(PoseStamped, "/sim/torso_pose", poses.append, MONITOR_QOS)
+    diagnostics: list[DiagnosticArray] = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, MONITOR_QOS)
     policy_pub = node.create_publisher(PolicyUpdate, "/mdemorl/policy", POLICY_QOS)
     loose = {"command_timeout": 0.5, "max_command_age": 0.5}  # the CI machine is shared
-    sim = harness.start("stochlite_driver.stochlite_sim_node", loose)
+    sim = harness.start(
+        "stochlite_driver.stochlite_sim_node",
+        {**loose, "pause_after_hold": 0.5, "diagnostics_rate": 4.0},
+    )
     controller = harness.start(
         "stochlite_driver.gait_controller_node", {"protocol": "episodic", "max_state_age": 0.5}
     )
@@ -85,6 +92,20 @@ def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
     assert all(len(t.observation) == OBSERVATION_DIM for t in transitions)
     assert poses[-1].pose.position.x - x_start > 0.05
     assert not any(t.terminated for t in transitions)
+
+    def sim_paused() -> bool:
+        statuses = [s for d in diagnostics[-3:] for s in d.status if s.name.endswith("safety")]
+        values = {kv.key: kv.value for s in statuses[-1:] for kv in s.values}
+        return values.get("paused") == "True"
+
+    assert harness.spin_until(sim_paused, 10.0)  # holding: the physics stops
+    policy_pub.publish(policy_message(version=8))
+    assert harness.spin_until(lambda: len(transitions) >= 2 * ACTING_STEPS, 90.0)
+    harness.spin_for(1.0)
+    second = transitions[ACTING_STEPS:]
+    assert len(second) == ACTING_STEPS and {t.policy_version for t in second} == {8}
+    assert second[0].step == 0 and second[0].episode == transitions[0].episode + 1
+    assert not any(t.terminated for t in second)  # resumed standing, no limp fall
     assert harness.terminate(controller) == 0
     assert harness.terminate(sim) == 0
     time.sleep(0.1)
