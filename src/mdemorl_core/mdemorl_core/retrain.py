@@ -67,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             document[key] = getattr(args, key)
     config = build_train_config(document)
+    if config.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
     env = make_env(config.env_id, config.seed, config.max_episode_steps, **config.env_kwargs)
     obs_dim, act_dim = space_dims(env)
     env.close()
