@@ -10,7 +10,8 @@ one tick moves about 12 x 20 + 40 bytes, ~2 ms of wire time, inside a 5 ms perio
 
 Joint angle = ``direction`` x servo angle + ``offset`` per joint (mounting). A servo that has not
 answered ``max_missed_replies`` ticks in a row latches the e-stop (``bus: ...``); a single
-failed reply keeps its last reading and is counted per servo.
+failed reply keeps its last reading and is counted per servo. Until every servo's position
+has been read once, all stay FREE (no ramp could start from an unknown position).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stochlite_driver.b3m import B3MBus, B3MError, RunMode
-from stochlite_driver.servo_safety import ServoOutput, ServoSafety
+from stochlite_driver.servo_safety import ServoOutput, ServoPhase, ServoSafety
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class ServoDriverCore:
         self.errors: list[Counter[str]] = [Counter() for _ in range(n)]
         self.modes: list[RunMode | None] = [None] * n  # None: unknown, (re)write it
         self.last_output: ServoOutput | None = None
+        self.unknown_position_ticks = 0
         self._telemetry_next = 0
 
     def to_servo(self, joints: np.ndarray) -> np.ndarray:
@@ -93,8 +95,13 @@ class ServoDriverCore:
             self._set_mode(i, RunMode.FREE, self.position)
 
     def tick(self) -> JointState12:
-        measured = np.where(np.isnan(self.position), 0.0, self.position)
-        output = self.safety.output(measured)
+        measured = self.position.copy()
+        if np.any(np.isnan(measured)):
+            # A servo never read: no ramp can start from its position, so all stay limp.
+            self.unknown_position_ticks += 1
+            output = ServoOutput(ServoPhase.WAITING, RunMode.FREE, None)
+        else:
+            output = self.safety.output(measured)
         self.last_output = output
         for i in range(len(self.servo_ids)):
             if self.modes[i] is not output.run_mode:

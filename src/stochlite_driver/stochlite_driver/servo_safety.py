@@ -8,8 +8,8 @@ The B3M driver and the simulated StochLite put every joint target through a
   never applied;
 - joint-limit clamp: accepted targets are clamped to the joint limits (counted when clamped);
 - rate limit: the target sent to the servos moves at most ``max_target_rate`` rad/s from the
-  previous one (from the measured position when the servos are first enabled), so a jump in the
-  command becomes a ramp;
+  previous one (starting at the measured position on the tick the servos are enabled; a gap
+  between ticks counts as at most ``command_timeout``), so a jump in the command becomes a ramp;
 - watchdog: without a valid target for ``command_timeout`` s the servos HOLD where they are; after
   ``free_timeout`` s more they go FREE (limp), until commands resume;
 - limits: a motor temperature above ``temperature_limit`` (degC), or a current magnitude above
@@ -238,6 +238,8 @@ class ServoSafety:
             raise ValueError(f"measured positions must have shape ({n},), got {q.shape}")
         now = self._clock()
         dt = 0.0 if self._last_output is None else now - self._last_output
+        # A stalled caller must not turn its gap into one large step.
+        dt = min(dt, self.config.command_timeout)
         self._last_output = now
         phase = self.phase()
         if phase is ServoPhase.WATCHDOG_HOLD and self._was_active:
@@ -246,8 +248,10 @@ class ServoSafety:
         if phase is not ServoPhase.ACTIVE:
             self._sent = None  # re-enabling ramps from wherever the joints are then
             return ServoOutput(phase, PHASE_RUN_MODES[phase], None)
-        start = np.clip(q, self._lower, self._upper) if self._sent is None else self._sent
-        step = self.config.max_target_rate * dt
+        if self._sent is None:  # the ramp starts where the joints are, this tick
+            start, step = np.clip(q, self._lower, self._upper), 0.0
+        else:
+            start, step = self._sent, self.config.max_target_rate * dt
         targets = start + np.clip(self._command - start, -step, step)
         if np.any(targets != self._command):
             self.counters["rate_limited_ticks"] += 1

@@ -91,3 +91,18 @@ def test_estop_relaxes_and_a_silent_servo_latches_it(
     assert core.safety.estop_reason.startswith("bus: servo 32")
     assert all(sim.state(i)[1] == RunMode.FREE for i in SERVO_IDS if i != 32)
     assert core.errors[SERVO_IDS.index(32)]["B3MTimeout"] >= 3
+
+
+def test_servos_stay_free_until_every_position_is_known(
+    rig: tuple[ServoDriverCore, SimulatedB3MBus],
+) -> None:
+    core, sim = rig
+    core.position[5] = np.nan  # as if servo 23 had never answered
+    sim.inject(23, "silent", count=1)
+    core.safety.submit(JOINT_NAMES, OFFSETS, 0.0)
+    core.tick()
+    assert core.last_output is not None and core.last_output.run_mode is RunMode.FREE
+    assert core.unknown_position_ticks == 1
+    assert all(sim.state(i)[1] == RunMode.FREE for i in SERVO_IDS)
+    run(core, 0.2, np.array(OFFSETS))  # read again: enabled
+    assert core.last_output.run_mode is RunMode.NORMAL

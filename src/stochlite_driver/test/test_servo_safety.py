@@ -67,6 +67,8 @@ def test_targets_are_clamped_to_the_joint_limits() -> None:
     clock.now += 0.005
     wild = np.asarray(UPPER) + 1.0
     safety.submit(JOINT_NAMES, wild.tolist(), 0.0)
+    safety.output(MID)
+    clock.now += 0.005
     np.testing.assert_allclose(safety.output(MID).targets, UPPER)
     assert safety.counters["clamped"] == 1
 
@@ -78,13 +80,18 @@ def test_rate_limit_ramps_from_the_measured_position() -> None:
     goal[4] += 0.5
     safety.submit(JOINT_NAMES, goal.tolist(), 0.0)
     clock.now += 0.005
-    first = safety.output(MID).targets
-    assert first is not None and first[4] == pytest.approx(MID[4] + 2.0 * 0.005)
-    for _ in range(5):
+    first = safety.output(MID).targets  # enabled this tick: the ramp starts at the joints
+    np.testing.assert_allclose(first, MID)
+    for _ in range(6):
         clock.now += 0.005
         safety.submit(JOINT_NAMES, goal.tolist(), 0.0)
         targets = safety.output(MID).targets
     assert targets is not None and targets[4] == pytest.approx(MID[4] + 2.0 * 0.030)
+    clock.now += 10.0  # a stalled caller: the step is bounded by command_timeout
+    safety.submit(JOINT_NAMES, goal.tolist(), 0.0)
+    stalled = safety.output(MID).targets
+    assert stalled is not None
+    assert stalled[4] - targets[4] == pytest.approx(2.0 * safety.config.command_timeout)
     np.testing.assert_allclose(np.delete(targets, 4), np.delete(MID, 4))
 
 
