@@ -69,6 +69,8 @@ from stochlite_driver.servo_safety import (
     ServoSafetyConfig,
 )
 
+IMU_STALE_AFTER = 1.0  # s without /imu/data before the diagnostics warn (the guard is blind)
+
 DEFAULTS: dict[str, object] = {
     "port": "/dev/ttyUSB0",
     "baudrate": 1_500_000,
@@ -199,14 +201,19 @@ class ServoDriverNode(Node):
         level = DiagnosticStatus.OK
         if phase in (ServoPhase.WATCHDOG_HOLD, ServoPhase.WATCHDOG_FREE):
             level = DiagnosticStatus.WARN
+        imu_age = self.now_s() - self.last_imu
+        imu_stale = not imu_age <= IMU_STALE_AFTER  # NaN: never received
+        if imu_stale:
+            level = DiagnosticStatus.WARN
         if reason:
             level = DiagnosticStatus.ERROR
-        imu_age = self.now_s() - self.last_imu
         safety_status = diagnostic_status(
             "servo_driver_node: safety",
             "stochlite",
             level,
-            f"phase {phase.value}" + (f", e-stop: {reason}" if reason else ""),
+            f"phase {phase.value}"
+            + (f", e-stop: {reason}" if reason else "")
+            + (", no IMU: attitude guard inactive" if imu_stale else ""),
             {"phase": phase.value, "estop_reason": reason, "imu_age_s": imu_age, **counters},
         )
         stats = self.loop.statistics.summary()

@@ -102,6 +102,8 @@ def test_targets_move_joints_diagnostics_and_attitude_guard(
     harness.spin_until(lambda: any(len(d.status) == 14 for d in probe.diagnostics), 5.0)
     names = {s.name for d in probe.diagnostics for s in d.status}
     assert {f"servo_driver_node: {j}" for j in JOINT_NAMES} <= names
+    blind = [s for d in probe.diagnostics for s in d.status if s.name.endswith("safety")]
+    assert "no IMU" in blind[-1].message and blind[-1].level == b"\x01"  # the guard is blind
 
     tilted = Imu()
     tilted.header.stamp = probe.node.get_clock().now().to_msg()
