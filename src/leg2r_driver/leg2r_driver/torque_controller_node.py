@@ -229,8 +229,13 @@ class TorqueControllerNode(Node):
         self.policy_queue.put(msg)
 
     def load_policies(self) -> None:
+        last: tuple[int, int, int] | None = None
         while (msg := self.policy_queue.get()) is not None:
-            self.load_policy(msg)
+            # A latched update delivered again (rediscovery) must not start a second phase.
+            key = (int(msg.version), int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
+            if key != last:
+                self.load_policy(msg)
+                last = key
 
     def load_policy(self, msg: PolicyUpdate) -> None:
         """Verify, load and warm up the actor (loader thread); the loop swaps it in at the next
