@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stochlite_bringup.ros_test_env import isolated_ros_env
@@ -123,3 +124,33 @@ def test_a_tilt_sits_the_walking_robot_down(tmp_path: Path) -> None:
     assert poses and poses[-1][1] < 0.1, output[-3000:]
     assert "sitting down" in output, output[-3000:]
     check_exits(output, code)
+
+
+def test_walk_launch_deploys_a_runs_actor(tmp_path: Path) -> None:
+    """run_dir: policy_publisher hands the run's actor to the gait controller, which walks with
+    it (a one-epoch SAC run on random data: this checks the deployment path, not the gait)."""
+    from mdemorl_core.config import build_train_config
+    from mdemorl_core.envs.stochlite import ACTION_DIM, OBSERVATION_DIM
+    from mdemorl_core.training.online import OnlineTrainer
+
+    config = build_train_config(
+        {"env_id": "StochLite-v0", "algo": "sac", "steps_per_epoch": 20, "epochs": 1}
+    )
+    trainer = OnlineTrainer(config, tmp_path / "run", OBSERVATION_DIM, ACTION_DIM)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        obs = rng.uniform(-0.1, 0.1, OBSERVATION_DIM)
+        trainer.add(obs, rng.uniform(-1, 1, ACTION_DIM), 0.1, obs, False, False)
+    trainer.run_epoch()
+    poses, _, output, code = run_walk_launch(
+        tmp_path,
+        # Walk late: policy_publisher imports torch and loads the run first (seconds, on a
+        # loaded machine many).
+        [f"run_dir:={tmp_path / 'run'}", "posture_script:=stand@1 walk@25 sit@30"],
+        lambda poses: len(poses) > 3000 and poses[-1][1] < 0.1,
+    )
+    assert "deployed the sac actor" in output and "policy version 1 (sac) loaded" in output
+    assert poses and max(z for _, z in poses) > 0.15 and poses[-1][1] < 0.1, output[-3000:]
+    exits = dict(re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output))
+    assert exits.get("policy_publisher") == "0" and exits.get("gait_controller_node") == "0"
+    assert code == 0, output[-3000:]
