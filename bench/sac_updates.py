@@ -175,7 +175,7 @@ def summarise(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mdemorl_core.agents.sac import SACConfig
+    from mdemorl_core.agents.sac import SACConfig, native_bf16
 
     parser = base_parser(__doc__.splitlines()[0])
     parser.set_defaults(threads=1)
@@ -216,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, variant in variants.items():
         variant["flops_per_update"] = flops[name]
         variant["flops_per_s"] = variant["updates_per_s"] * flops[name]
-    default = "bf16" if SACConfig().bf16 else "fp32"
+        ours = runners[name]
+        assert isinstance(ours, OursRunner)
+        # False for "bf16" where the CPU has no native bf16 units (SAC then runs float32).
+        variant["bf16_active"] = ours.sac.uses_bf16
+    default = "bf16" if SACConfig().bf16 and native_bf16("cpu") else "fp32"
     sb3_wall = [w for w, _ in rates["sb3"]]
     sb3_cpu = [c for _, c in rates["sb3"]]
     emit(

@@ -71,6 +71,7 @@ SAC_VARIANT_SCHEMA = {
     "flops_per_s": Number,
     "rounds_per_s": list,
     "cpu_rounds_per_s": list,
+    "bf16_active": bool,
 }
 SAMPLE_EFFICIENCY_ALGOS = ("mdemorl", "mbpo", "mopac", "sac", "sb3_sac")
 
@@ -125,6 +126,7 @@ def test_sac_updates_schema(quick_runs: QuickRunCache) -> None:
         assert variant["cpu_ratio"] == pytest.approx(
             variant["cpu_updates_per_s"] / document["sb3_cpu_updates_per_s"]
         )
+    assert variants["fp32"]["bf16_active"] is False
     default = variants[document["ours_default_variant"]]
     assert document["ours_updates_per_s"] == default["updates_per_s"]
 

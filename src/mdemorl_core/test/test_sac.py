@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.distributions import Normal, TanhTransform, TransformedDistribution
 
+from mdemorl_core.agents import sac as sac_module
 from mdemorl_core.agents.sac import SAC, SACConfig, TanhGaussianActor, TwinQ, build_mlp
 from mdemorl_core.types import TransitionBatch
 
@@ -22,6 +23,13 @@ def _batch(rows: int = 64, obs_dim: int = 3, act_dim: int = 2, seed: int = 0) ->
         next_obs=torch.randn(rows, obs_dim, generator=g),
         done=torch.zeros(rows),
     )
+
+
+@pytest.fixture(autouse=True)
+def _bf16_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    # bf16 autocast is exact in semantics on any CPU (only slower without native bf16 units), so
+    # the tests exercise it even where SAC would fall back to float32 by itself.
+    monkeypatch.setattr(sac_module, "native_bf16", lambda device_type: True)
 
 
 def _sac(**overrides: object) -> SAC:
@@ -221,3 +229,12 @@ def test_bf16_update_keeps_fp32_weights_and_tracks_the_fp32_update() -> None:
     fast_step = torch.cat([p.detach().flatten() for p in fast.parameters()]) - before
     assert not torch.equal(exact_step, fast_step)
     assert float(torch.nn.functional.cosine_similarity(exact_step, fast_step, dim=0)) > 0.95
+
+
+def test_bf16_falls_back_to_fp32_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sac_module, "native_bf16", lambda device_type: False)
+    exact, fallback = _sac(), _sac(bf16=True)
+    assert not fallback.uses_bf16
+    assert exact.update(_batch(), torch.Generator().manual_seed(0)) == fallback.update(
+        _batch(), torch.Generator().manual_seed(0)
+    )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -33,9 +35,10 @@ class SACConfig:
     Defaults follow the SAC paper (256x2 networks, lr 3e-4, tau 0.005, batch 256), which works for
     Pendulum-v1 and the Leg2R tracking task. ``gamma`` 0.99 suits both (Leg2R episodes are 1000
     policy steps). ``target_entropy`` ``None`` means ``-|A|``. ``grad_clip`` ``None`` disables
-    gradient-norm clipping. ``bf16`` runs the hidden layers of every update in bfloat16 autocast
-    (fp32 master weights, optimiser state, output layers and losses); it changes only the speed of
-    :meth:`SAC.update`, never acting, planning or checkpoints.
+    gradient-norm clipping. ``bf16`` runs the hidden layers of :meth:`SAC.update` in bfloat16
+    autocast (float32 master weights, optimiser state, output layers and losses) on devices with
+    native bf16 matrix units (:func:`native_bf16`; float32 elsewhere); acting, planning and
+    checkpoints are float32 either way.
     """
 
     hidden_size: int = 256
@@ -250,6 +253,22 @@ def _layer_params(layer: EnsembleLinear, detach: bool) -> tuple[torch.Tensor, to
     return layer.weight, layer.bias
 
 
+@functools.cache
+def native_bf16(device_type: str) -> bool:
+    """Whether `device_type` has bfloat16 matrix instructions: CUDA from compute capability 8.0,
+    CPUs with avx512_bf16 or amx_bf16 (read from Linux's /proc/cpuinfo). Elsewhere bf16 autocast is
+    emulated and slower than float32, so ``sac.bf16`` falls back to float32 there."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device_type != "cpu":
+        return False
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo
+
+
 # The keys of SAC.update's result, in the order they are computed.
 UPDATE_METRICS = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy")
 
@@ -288,6 +307,7 @@ class SAC(nn.Module):
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
         self.to(device)
+        self.uses_bf16 = config.bf16 and native_bf16(device.type)
         self.actor_optimizer = _adam(self.actor.parameters(), config.actor_lr, device)
         self.critic_optimizer = _adam(self.critic.parameters(), config.critic_lr, device)
         self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr, device)
@@ -303,7 +323,7 @@ class SAC(nn.Module):
         return torch.minimum(q[0], q[1]) - self.log_alpha.exp().detach() * log_prob
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not self.config.bf16:
+        if not self.uses_bf16:
             return contextlib.nullcontext()
         return torch.autocast(self.log_alpha.device.type, dtype=torch.bfloat16)
 
