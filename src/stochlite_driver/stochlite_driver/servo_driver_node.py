@@ -2,8 +2,10 @@
 
 All bus work and safety is :class:`servo_driver_core.ServoDriverCore` over
 :class:`servo_safety.ServoSafety`; this node only moves messages. The loop runs in its own
-thread on absolute deadlines (``leg2r_driver`` loop timing, ``executor_strategy`` inline: the
-loop thread also spins the callbacks between ticks).
+thread on absolute deadlines (``leg2r_driver`` loop timing). ``executor_strategy`` is
+``thread`` by default (the main thread runs the callbacks): a tick is mostly bus I/O, which
+releases the GIL, and can take most of the period; with ``inline`` a tick that overruns never
+sleeps, and the loop thread, which spins the callbacks while it sleeps, would starve them.
 
 Publishes ``/joint_states`` (12 joints; effort = servo current x ``effort_per_amp``, so in
 amperes until that is calibrated against the servo's torque curve) and, at
@@ -86,7 +88,7 @@ DEFAULTS: dict[str, object] = {
     "max_missed_replies": 20,
     **SAFETY_DEFAULTS,
     "diagnostics_rate": 1.0,
-    "executor_strategy": "inline",
+    "executor_strategy": "thread",  # inline: a tick that never sleeps never runs a callback
     "realtime_priority": 0,
     "middleware_priority": -1,
     "statistics_file": "",

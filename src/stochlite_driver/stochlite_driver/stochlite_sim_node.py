@@ -91,7 +91,7 @@ DEFAULTS: dict[str, object] = {
     "imu_linear_acceleration_stddev": 0.015,
     **SAFETY_DEFAULTS,
     "diagnostics_rate": 1.0,
-    "executor_strategy": "inline",
+    "executor_strategy": "thread",  # inline: a tick that never sleeps never runs a callback
     "realtime_priority": 0,
     "middleware_priority": -1,
     "statistics_file": "",
