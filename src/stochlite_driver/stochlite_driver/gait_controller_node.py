@@ -25,12 +25,10 @@ has relaxed it).
 from __future__ import annotations
 
 import hashlib
-import json
 import queue
 import threading
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -44,7 +42,8 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from leg2r_driver.controller_core import ActingRequest
-from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
+from leg2r_driver.node_plumbing import publish_diagnostics_array, write_statistics_file
+from leg2r_driver.realtime import prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
@@ -373,11 +372,9 @@ class GaitControllerNode(Node):
                 **self.counters,
             },
         )
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+        stamp = publish_diagnostics_array(self, self.diag_pub, [status])
         health = LoopHealth(node=self.get_name(), ticks=stats.ticks, **stats.as_dict())
-        health.header.stamp = array.header.stamp
+        health.header.stamp = stamp
         self.health_pub.publish(health)
 
     def stop(self) -> None:
@@ -386,9 +383,7 @@ class GaitControllerNode(Node):
         self.policy_queue.put(None)
         self.loader.join(timeout=5.0)
         stop_own_executor(self)
-        if self.settings["statistics_file"]:
-            record = {**loop_statistics_record(self.loop), **self.counters}
-            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
+        write_statistics_file(self.settings["statistics_file"], self.loop, self.counters)
 
 
 def _shutdown(node: Node) -> None:

@@ -21,20 +21,20 @@ pseudo-terminal instead of ``port``: the whole driver without hardware (tests, b
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-from pathlib import Path
 
 import serial
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
-from std_msgs.msg import Float64MultiArray
-from std_srvs.srv import SetBool
-from trajectory_msgs.msg import JointTrajectory
 
-from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
+from leg2r_driver.node_plumbing import (
+    loop_status,
+    publish_diagnostics_array,
+    stop_loop_thread,
+    write_statistics_file,
+)
+from leg2r_driver.realtime import prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
@@ -47,29 +47,19 @@ from leg2r_driver.ros_common import (
     make_control_loop,
     run_node,
     stamp_to_seconds,
-    stop_own_executor,
 )
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
 from stochlite_driver.b3m import B3MBus
 from stochlite_driver.b3m_sim import SimulatedB3MBus
-from stochlite_driver.robot import JOINT_NAMES, NUM_JOINTS, SERVO_IDS, joint_limits
-from stochlite_driver.ros_io import (
-    JOINT_TARGETS_TOPIC,
-    POSITION_COMMANDS_TOPIC,
-    BadTargets,
-    joint_state_message,
-    roll_pitch,
-    targets_from_array,
-    targets_from_trajectory,
-)
+from stochlite_driver.robot import JOINT_NAMES, NUM_JOINTS, SERVO_IDS
+from stochlite_driver.ros_io import joint_state_message, roll_pitch
 from stochlite_driver.servo_driver_core import ServoDriverCore
-from stochlite_driver.servo_safety import (
-    SAFETY_DEFAULTS,
-    SAFETY_KEYS,
-    ServoPhase,
-    ServoSafety,
-    ServoSafetyConfig,
+from stochlite_driver.servo_node_common import (
+    SERVO_NODE_DEFAULTS,
+    ServoTargetsNode,
+    make_servo_safety,
 )
+from stochlite_driver.servo_safety import ServoPhase
 
 IMU_STALE_AFTER = 1.0  # s without /imu/data before the diagnostics warn (the guard is blind)
 
@@ -86,25 +76,18 @@ DEFAULTS: dict[str, object] = {
     "effort_per_amp": 1.0,
     "telemetry_per_tick": 1,
     "max_missed_replies": 20,
-    **SAFETY_DEFAULTS,
-    "diagnostics_rate": 1.0,
-    "executor_strategy": "thread",  # inline: a tick that never sleeps never runs a callback
-    "realtime_priority": 0,
-    "middleware_priority": -1,
-    "statistics_file": "",
+    **SERVO_NODE_DEFAULTS,
 }
 
 
-class ServoDriverNode(Node):
+class ServoDriverNode(ServoTargetsNode):
+    log_events = True
+
     def __init__(self) -> None:
         super().__init__("servo_driver_node")
         s = declare(self, DEFAULTS)
         self.settings = s
-        lower, upper = joint_limits(StochLiteParams())
-        config = ServoSafetyConfig(
-            JOINT_NAMES, lower, upper, **{key: s[key] for key in SAFETY_KEYS}
-        )
-        self.safety = ServoSafety(config, time.monotonic)
+        self.safety = make_servo_safety(s, StochLiteParams())
         self.sim_bus = SimulatedB3MBus(s["servo_ids"]) if s["simulate_bus"] else None
         port_name = self.sim_bus.port_name if self.sim_bus is not None else s["port"]
         self.port = serial.Serial(port_name, s["baudrate"], timeout=s["read_timeout"])
@@ -123,14 +106,9 @@ class ServoDriverNode(Node):
         self.loop = make_control_loop(self, 1.0 / s["loop_rate"], s["executor_strategy"])
         self.joint_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
-        self.create_subscription(
-            JointTrajectory, JOINT_TARGETS_TOPIC, self.on_trajectory, STATE_QOS
-        )
-        self.create_subscription(
-            Float64MultiArray, POSITION_COMMANDS_TOPIC, self.on_array, STATE_QOS
-        )
+        self.serve_targets()
         self.create_subscription(Imu, IMU_TOPIC, self.on_imu, STATE_QOS)
-        self.create_service(SetBool, "~/estop", self.on_estop)
+        self.serve_estop()
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
         with self.lock:
             self.core.start()
@@ -138,24 +116,6 @@ class ServoDriverNode(Node):
         self.thread = threading.Thread(target=self.control_loop, name="servo-loop", daemon=True)
         self.thread.start()
         self.get_logger().info(f"B3M bus {port_name} at {s['baudrate']} baud, {s['loop_rate']} Hz")
-
-    def now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
-    def on_trajectory(self, msg: JointTrajectory) -> None:
-        try:
-            names, positions, stamp = targets_from_trajectory(msg)
-        except BadTargets as error:
-            self.counters["rejected_trajectory"] += 1
-            self.get_logger().warning(str(error), throttle_duration_sec=1.0)
-            return
-        with self.lock:
-            self.safety.submit(names, positions, self.now_s() - stamp)
-
-    def on_array(self, msg: Float64MultiArray) -> None:
-        names, positions = targets_from_array(msg)
-        with self.lock:
-            self.safety.submit(names, positions, 0.0)
 
     def on_imu(self, msg: Imu) -> None:
         roll, pitch = roll_pitch(msg.orientation)
@@ -166,17 +126,6 @@ class ServoDriverNode(Node):
             self.safety.update_attitude(roll, pitch)
             if self.safety.estop_active and not was:
                 self.get_logger().error(f"e-stop latched: {self.safety.estop_reason}")
-
-    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        with self.lock:
-            if request.data:
-                self.safety.latch_estop("service")
-            else:
-                self.safety.release_estop()
-        response.success = True
-        response.message = "e-stop latched" if request.data else "e-stop released"
-        self.get_logger().warning(response.message)
-        return response
 
     def control_loop(self) -> None:
         s = self.settings
@@ -218,17 +167,8 @@ class ServoDriverNode(Node):
             + (", no IMU: attitude guard inactive" if imu_stale else ""),
             {"phase": phase.value, "estop_reason": reason, "imu_age_s": imu_age, **counters},
         )
-        stats = self.loop.statistics.summary()
-        loop = diagnostic_status(
-            "servo_driver_node: servo loop",
-            "stochlite",
-            DiagnosticStatus.WARN if stats.missed else DiagnosticStatus.OK,
-            f"{stats.rate_hz:.1f} Hz",
-            {**stats.as_dict(), "reanchors": self.loop.reanchors},
-        )
-        array = DiagnosticArray(status=[safety_status, loop, *statuses])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+        loop = loop_status("servo_driver_node: servo loop", "stochlite", self.loop)
+        publish_diagnostics_array(self, self.diag_pub, [safety_status, loop, *statuses])
 
     def _servo_status(self, i: int) -> DiagnosticStatus:
         core = self.core
@@ -251,17 +191,13 @@ class ServoDriverNode(Node):
         )
 
     def stop(self) -> None:
-        self.running = False
-        self.thread.join(timeout=1.0)
-        stop_own_executor(self)
+        stop_loop_thread(self)
         with self.lock:
             self.core.stop()
         self.port.close()
         if self.sim_bus is not None:
             self.sim_bus.close()
-        if self.settings["statistics_file"]:
-            record = loop_statistics_record(self.loop)
-            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
+        write_statistics_file(self.settings["statistics_file"], self.loop)
 
 
 def _shutdown(node: Node) -> None:

@@ -24,22 +24,24 @@ while nothing moved). A real robot cannot pause: the driver has no such option.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
-from std_msgs.msg import Float64MultiArray
-from std_srvs.srv import SetBool, Trigger
-from trajectory_msgs.msg import JointTrajectory
+from std_srvs.srv import Trigger
 
 from leg2r_driver.imu_node import diagonal_covariance
-from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
+from leg2r_driver.node_plumbing import (
+    loop_status,
+    publish_diagnostics_array,
+    stop_loop_thread,
+    write_statistics_file,
+)
+from leg2r_driver.realtime import prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
@@ -53,27 +55,18 @@ from leg2r_driver.ros_common import (
     diagnostic_status,
     make_control_loop,
     run_node,
-    stop_own_executor,
 )
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
 from mdemorl_msgs.msg import ControllerPhase
 from stochlite_driver.b3m import RunMode
-from stochlite_driver.robot import JOINT_NAMES, joint_limits, roll_pitch
-from stochlite_driver.ros_io import (
-    JOINT_TARGETS_TOPIC,
-    POSITION_COMMANDS_TOPIC,
-    BadTargets,
-    joint_state_message,
-    targets_from_array,
-    targets_from_trajectory,
+from stochlite_driver.robot import roll_pitch
+from stochlite_driver.ros_io import joint_state_message
+from stochlite_driver.servo_node_common import (
+    SERVO_NODE_DEFAULTS,
+    ServoTargetsNode,
+    make_servo_safety,
 )
-from stochlite_driver.servo_safety import (
-    SAFETY_DEFAULTS,
-    SAFETY_KEYS,
-    ServoPhase,
-    ServoSafety,
-    ServoSafetyConfig,
-)
+from stochlite_driver.servo_safety import ServoPhase
 from stochlite_driver.sim_physics import StochLiteSimulation
 
 TORSO_POSE_TOPIC = "/sim/torso_pose"
@@ -89,16 +82,11 @@ DEFAULTS: dict[str, object] = {
     "imu_orientation_stddev": 0.035,
     "imu_angular_velocity_stddev": 0.0025,
     "imu_linear_acceleration_stddev": 0.015,
-    **SAFETY_DEFAULTS,
-    "diagnostics_rate": 1.0,
-    "executor_strategy": "thread",  # inline: a tick that never sleeps never runs a callback
-    "realtime_priority": 0,
-    "middleware_priority": -1,
-    "statistics_file": "",
+    **SERVO_NODE_DEFAULTS,
 }
 
 
-class StochLiteSimNode(Node):
+class StochLiteSimNode(ServoTargetsNode):
     def __init__(self) -> None:
         super().__init__("stochlite_sim_node")
         s = declare(self, DEFAULTS)
@@ -110,11 +98,7 @@ class StochLiteSimNode(Node):
             )
         params = StochLiteParams()
         self.sim = StochLiteSimulation(params, (float(s["slope"][0]), float(s["slope"][1])))
-        lower, upper = joint_limits(params)
-        config = ServoSafetyConfig(
-            JOINT_NAMES, lower, upper, **{key: s[key] for key in SAFETY_KEYS}
-        )
-        self.safety = ServoSafety(config, time.monotonic)
+        self.safety = make_servo_safety(s, params)
         self.lock = threading.Lock()
         self.phase = ServoPhase.WAITING
         self.counters = {"rejected_trajectory": 0, "resets": 0}
@@ -130,12 +114,7 @@ class StochLiteSimNode(Node):
         self.imu_pub = self.create_publisher(Imu, IMU_TOPIC, STATE_QOS)
         self.pose_pub = self.create_publisher(PoseStamped, TORSO_POSE_TOPIC, MONITOR_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
-        self.create_subscription(
-            JointTrajectory, JOINT_TARGETS_TOPIC, self.on_trajectory, STATE_QOS
-        )
-        self.create_subscription(
-            Float64MultiArray, POSITION_COMMANDS_TOPIC, self.on_array, STATE_QOS
-        )
+        self.serve_targets()
         self.hold_since: float | None = None
         self.resuming = False
         self.paused_seconds = 0.0
@@ -143,7 +122,7 @@ class StochLiteSimNode(Node):
             self.create_subscription(
                 ControllerPhase, CONTROLLER_PHASE_TOPIC, self.on_phase, PHASE_QOS
             )
-        self.create_service(SetBool, "~/estop", self.on_estop)
+        self.serve_estop()
         self.create_service(Trigger, "~/reset", self.on_reset)
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
         self.running = True
@@ -153,23 +132,6 @@ class StochLiteSimNode(Node):
             f"StochLite simulation at {1.0 / self.sim.dt:.0f} Hz x{s['real_time_factor']} real "
             f"time, slope {s['slope']}"
         )
-
-    def now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
-    def on_trajectory(self, msg: JointTrajectory) -> None:
-        try:
-            names, positions, stamp = targets_from_trajectory(msg)
-        except BadTargets:
-            self.counters["rejected_trajectory"] += 1
-            return
-        with self.lock:
-            self.safety.submit(names, positions, self.now_s() - stamp)
-
-    def on_array(self, msg: Float64MultiArray) -> None:
-        names, positions = targets_from_array(msg)
-        with self.lock:
-            self.safety.submit(names, positions, 0.0)
 
     def on_phase(self, msg: ControllerPhase) -> None:
         if msg.phase == "acting":
@@ -182,16 +144,6 @@ class StochLiteSimNode(Node):
     def paused(self) -> bool:
         since = self.hold_since
         return since is not None and time.monotonic() - since >= self.settings["pause_after_hold"]
-
-    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        with self.lock:
-            if request.data:
-                self.safety.latch_estop("service")
-            else:
-                self.safety.release_estop()
-        response.success = True
-        response.message = "e-stop latched" if request.data else "e-stop released"
-        return response
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
@@ -285,26 +237,13 @@ class StochLiteSimNode(Node):
                 **counters,
             },
         )
-        stats = self.loop.statistics.summary()
-        loop = diagnostic_status(
-            "stochlite_sim_node: sim loop",
-            "stochlite_sim",
-            DiagnosticStatus.WARN if stats.missed else DiagnosticStatus.OK,
-            f"{stats.rate_hz:.1f} Hz",
-            {**stats.as_dict(), "reanchors": self.loop.reanchors},
-        )
-        array = DiagnosticArray(status=[status, loop])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+        loop = loop_status("stochlite_sim_node: sim loop", "stochlite_sim", self.loop)
+        publish_diagnostics_array(self, self.diag_pub, [status, loop])
 
     def stop(self) -> None:
-        self.running = False
-        self.thread.join(timeout=1.0)
-        stop_own_executor(self)
+        stop_loop_thread(self)
         self.sim.close()
-        if self.settings["statistics_file"]:
-            record = loop_statistics_record(self.loop)
-            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
+        write_statistics_file(self.settings["statistics_file"], self.loop)
 
 
 def _shutdown(node: Node) -> None:
