@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -72,6 +72,7 @@ from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.online import OnlineTrainer
 from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, TrainingStatus, Transition
 from mdemorl_planner_node.bag_recorder import BagRecorder
+from mdemorl_planner_node.trainer_reports import diagnostic_level, training_status
 
 STATUS_TOPIC = "/mdemorl/training_status"
 PROTOCOLS = ("episodic", "async")
@@ -302,29 +303,16 @@ class TrainerNode(Node):
         self.policy_pub.publish(msg)
 
     def publish_status(self, row: dict[str, float], stats: dict[str, int]) -> None:
-        msg = TrainingStatus()
+        msg = training_status(
+            row,
+            stats,
+            protocol=self.protocol,
+            policy_version=self.trainer.epoch,
+            received=self.received,
+            update_seconds=self.trainer.last_update_seconds,
+            controller=self.controller,
+        )
         msg.header.stamp = self.get_clock().now().to_msg()
-        for name in ("eval_return", "train_return", "model_loss", "critic_loss", "actor_loss"):
-            setattr(msg, name, float(row[name]))
-        msg.alpha = float(row["alpha"])
-        msg.epoch = int(row["epoch"])
-        msg.env_steps = int(row["env_steps"])
-        msg.horizon = _count(row["horizon"])
-        msg.mpc_batch = _count(row["mpc_batch"])
-        msg.d_env = _count(row["d_env"])
-        msg.d_mpc = _count(row["d_mpc"])
-        msg.epoch_seconds = float(row["epoch_seconds"])
-        msg.protocol = self.protocol
-        msg.policy_version = self.trainer.epoch
-        msg.transitions_received = self.received
-        msg.epoch_transitions = stats["transitions"]
-        msg.stale_transitions = stats["stale"]
-        msg.staleness_max = stats["staleness_max"]
-        msg.queue_peak = stats["queue_peak"]
-        msg.update_seconds = float(self.trainer.last_update_seconds)
-        if self.controller is not None:
-            msg.acting_seconds = self.controller.acting_seconds
-            msg.holding_seconds = self.controller.holding_seconds
         self.status_pub.publish(msg)
 
     def publish_diagnostics(self) -> None:
@@ -338,20 +326,17 @@ class TrainerNode(Node):
         checkpoint_age = time.time() - checkpoint.stat().st_mtime if checkpoint.exists() else -1.0
         phase = "done" if trainer.done else "updating" if updating else "collecting"
         controller = self.controller.phase if self.controller is not None else "unknown"
-        level, message = DiagnosticStatus.OK, f"epoch {trainer.epoch}: {phase}"
-        if trainer.rejected:
-            level, message = DiagnosticStatus.WARN, f"{trainer.rejected} transitions rejected"
-        if stats["stale"]:
-            level, message = DiagnosticStatus.WARN, f"{stats['stale']} stale transitions"
-        if queue > trainer.config.steps_per_epoch:
-            # Async on a machine where updates are slower than acting: the backlog grows.
-            level, message = DiagnosticStatus.WARN, f"{queue} transitions wait for the update"
-        if phase == "collecting" and controller != "acting":
-            level = DiagnosticStatus.ERROR if controller == "unknown" else DiagnosticStatus.WARN
-            message = f"epoch {trainer.epoch}: waiting for data, controller {controller}"
-        if self.foreign_task:
-            level = DiagnosticStatus.ERROR
-            message = f"controller task {self.foreign_task} is not {self.task_hash}: data refused"
+        level, message = diagnostic_level(
+            epoch=trainer.epoch,
+            phase=phase,
+            controller_phase=controller,
+            rejected=trainer.rejected,
+            stale=stats["stale"],
+            queue=queue,
+            steps_per_epoch=trainer.config.steps_per_epoch,
+            foreign_task=self.foreign_task,
+            task_hash=self.task_hash,
+        )
         values = {
             "epoch": trainer.epoch,
             "epochs": trainer.config.epochs,
@@ -392,10 +377,6 @@ class TrainerNode(Node):
 
 class EpochAbandoned(Exception):
     """Raised inside an update to abandon it when the node stops."""
-
-
-def _count(value: float) -> int:
-    return 0 if math.isnan(value) else int(value)
 
 
 def main(args: list[str] | None = None) -> None:

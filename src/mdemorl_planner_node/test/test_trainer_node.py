@@ -151,3 +151,32 @@ def test_node_parameters_override_the_config_file_only_when_given() -> None:
     resolved = resolve_node_config(document, given)
     assert resolved["epochs"] == 3 and resolved["algo"] == "sac" and resolved["torch_threads"] == 2
     assert resolve_node_config({}, unset) == {"env_id": "Leg2R-v0"}
+
+
+def test_diagnostic_levels_most_severe_condition_wins() -> None:
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from mdemorl_planner_node.trainer_reports import diagnostic_level
+
+    base = dict(
+        epoch=3,
+        phase="updating",
+        controller_phase="holding",
+        rejected=0,
+        stale=0,
+        queue=0,
+        steps_per_epoch=100,
+        foreign_task="",
+        task_hash="abc",
+    )
+    assert diagnostic_level(**base) == (DiagnosticStatus.OK, "epoch 3: updating")
+    assert diagnostic_level(**{**base, "stale": 4})[0] == DiagnosticStatus.WARN
+    assert diagnostic_level(**{**base, "queue": 101})[0] == DiagnosticStatus.WARN
+    waiting = {**base, "phase": "collecting"}
+    assert diagnostic_level(**waiting)[0] == DiagnosticStatus.WARN
+    assert diagnostic_level(**{**waiting, "controller_phase": "acting"})[0] == DiagnosticStatus.OK
+    assert diagnostic_level(**{**waiting, "controller_phase": "unknown"})[0] == (
+        DiagnosticStatus.ERROR
+    )
+    level, message = diagnostic_level(**{**base, "foreign_task": "xyz", "stale": 4})
+    assert level == DiagnosticStatus.ERROR and "xyz" in message
