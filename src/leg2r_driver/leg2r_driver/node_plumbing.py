@@ -1,5 +1,5 @@
 """Plumbing shared by the loop nodes of every robot driver: the loop's diagnostics entry, the
-stamped DiagnosticArray, the statistics file and the loop-thread stop.
+stamped DiagnosticArray, the statistics file, the loop thread's start and stop and ``main``.
 
 A module of its own (not ``ros_common``) so that other robots' drivers can import it without the
 leg2r nodes that still carry their own copies having to change at the same time.
@@ -8,8 +8,9 @@ leg2r nodes that still carry their own copies having to change at the same time.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -17,8 +18,13 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 
 from leg2r_driver.loop_timing import DeadlineLoop
-from leg2r_driver.realtime import loop_statistics_record
-from leg2r_driver.ros_common import diagnostic_status, stop_own_executor
+from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
+from leg2r_driver.ros_common import (
+    CONTROL_SWITCH_INTERVAL,
+    diagnostic_status,
+    run_node,
+    stop_own_executor,
+)
 
 
 def loop_status(name: str, hardware_id: str, loop: DeadlineLoop) -> DiagnosticStatus:
@@ -59,3 +65,21 @@ def stop_loop_thread(node: Node) -> None:
     node.running = False  # type: ignore[attr-defined]
     node.thread.join(timeout=1.0)  # type: ignore[attr-defined]
     stop_own_executor(node)
+
+
+def enter_loop_thread(node: Node, loop: DeadlineLoop, settings: Mapping[str, Any]) -> None:
+    """First thing in a loop thread: its priorities (``realtime_priority``,
+    ``middleware_priority``), logged, then the loop's schedule anchored."""
+    for line in prepare_loop_thread(settings["realtime_priority"], settings["middleware_priority"]):
+        node.get_logger().info(line)
+    loop.start()
+
+
+def run_loop_node(make_node: Callable[[], Node], args: list[str] | None) -> None:
+    """:func:`ros_common.run_node` for a node with a loop thread: the control switch interval,
+    and the node's ``stop()`` on shutdown."""
+
+    def stop(node: Node) -> None:
+        node.stop()  # type: ignore[attr-defined]
+
+    run_node(make_node, args, on_shutdown=stop, switch_interval=CONTROL_SWITCH_INTERVAL)

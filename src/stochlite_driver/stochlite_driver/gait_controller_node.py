@@ -42,10 +42,13 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from leg2r_driver.controller_core import ActingRequest
-from leg2r_driver.node_plumbing import publish_diagnostics_array, write_statistics_file
-from leg2r_driver.realtime import prepare_loop_thread
+from leg2r_driver.node_plumbing import (
+    enter_loop_thread,
+    publish_diagnostics_array,
+    run_loop_node,
+    write_statistics_file,
+)
 from leg2r_driver.ros_common import (
-    CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
@@ -61,7 +64,6 @@ from leg2r_driver.ros_common import (
     declare,
     diagnostic_status,
     make_control_loop,
-    run_node,
     stamp_to_seconds,
     stop_own_executor,
 )
@@ -239,9 +241,7 @@ class GaitControllerNode(Node):
 
     def control_loop(self) -> None:
         s = self.settings
-        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
-            self.get_logger().info(line)
-        self.loop.start()
+        enter_loop_thread(self, self.loop, s)
         while self.running:
             self.loop.wait()
             try:
@@ -386,15 +386,8 @@ class GaitControllerNode(Node):
         write_statistics_file(self.settings["statistics_file"], self.loop, self.counters)
 
 
-def _shutdown(node: Node) -> None:
-    assert isinstance(node, GaitControllerNode)
-    node.stop()
-
-
 def main(args: list[str] | None = None) -> None:
-    run_node(
-        GaitControllerNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL
-    )
+    run_loop_node(GaitControllerNode, args)
 
 
 if __name__ == "__main__":

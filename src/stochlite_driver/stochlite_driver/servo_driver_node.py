@@ -25,18 +25,17 @@ import threading
 
 import serial
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 
 from leg2r_driver.node_plumbing import (
+    enter_loop_thread,
     loop_status,
     publish_diagnostics_array,
+    run_loop_node,
     stop_loop_thread,
     write_statistics_file,
 )
-from leg2r_driver.realtime import prepare_loop_thread
 from leg2r_driver.ros_common import (
-    CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
@@ -45,7 +44,6 @@ from leg2r_driver.ros_common import (
     declare,
     diagnostic_status,
     make_control_loop,
-    run_node,
     stamp_to_seconds,
 )
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
@@ -129,9 +127,7 @@ class ServoDriverNode(ServoTargetsNode):
 
     def control_loop(self) -> None:
         s = self.settings
-        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
-            self.get_logger().info(line)
-        self.loop.start()
+        enter_loop_thread(self, self.loop, s)
         while self.running:
             self.loop.wait()
             with self.lock:
@@ -200,13 +196,8 @@ class ServoDriverNode(ServoTargetsNode):
         write_statistics_file(self.settings["statistics_file"], self.loop)
 
 
-def _shutdown(node: Node) -> None:
-    assert isinstance(node, ServoDriverNode)
-    node.stop()
-
-
 def main(args: list[str] | None = None) -> None:
-    run_node(ServoDriverNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+    run_loop_node(ServoDriverNode, args)
 
 
 if __name__ == "__main__":

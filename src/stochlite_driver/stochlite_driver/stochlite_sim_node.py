@@ -30,20 +30,19 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
 from leg2r_driver.imu_node import diagonal_covariance
 from leg2r_driver.node_plumbing import (
+    enter_loop_thread,
     loop_status,
     publish_diagnostics_array,
+    run_loop_node,
     stop_loop_thread,
     write_statistics_file,
 )
-from leg2r_driver.realtime import prepare_loop_thread
 from leg2r_driver.ros_common import (
-    CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
@@ -54,7 +53,6 @@ from leg2r_driver.ros_common import (
     declare,
     diagnostic_status,
     make_control_loop,
-    run_node,
 )
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
 from mdemorl_msgs.msg import ControllerPhase
@@ -155,9 +153,7 @@ class StochLiteSimNode(ServoTargetsNode):
 
     def control_loop(self) -> None:
         s = self.settings
-        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
-            self.get_logger().info(line)
-        self.loop.start()
+        enter_loop_thread(self, self.loop, s)
         ticks = 0
         while self.running:
             if self.paused():
@@ -246,13 +242,8 @@ class StochLiteSimNode(ServoTargetsNode):
         write_statistics_file(self.settings["statistics_file"], self.loop)
 
 
-def _shutdown(node: Node) -> None:
-    assert isinstance(node, StochLiteSimNode)
-    node.stop()
-
-
 def main(args: list[str] | None = None) -> None:
-    run_node(StochLiteSimNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+    run_loop_node(StochLiteSimNode, args)
 
 
 if __name__ == "__main__":
