@@ -38,7 +38,10 @@ class SACConfig:
     gradient-norm clipping. ``bf16`` runs the hidden layers of :meth:`SAC.update` in bfloat16
     autocast (float32 master weights, optimiser state, output layers and losses) on devices with
     native bf16 matrix units (:func:`native_bf16`; float32 elsewhere); acting, planning and
-    checkpoints are float32 either way.
+    checkpoints are float32 either way. It is off by default: on one avx512_bf16 core it made
+    the update 1.85x faster (bench/sac_updates.py), and Pendulum-v1 (10 epochs, seeds 0-3) gave the
+    same training returns and final evaluations within 2 of float32 for seeds 0, 2, 3, but for
+    seed 1 one of five evaluation episodes failed (final -368 vs -119).
     """
 
     hidden_size: int = 256
