@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +11,7 @@ import pytest
 from mdemorl_core.config import build_train_config
 from mdemorl_core.envs.leg2r_task import ACTION_DIM, OBSERVATION_DIM
 from mdemorl_core.training.online import OnlineTrainer
-from stochlite_bringup.ros_test_env import isolated_ros_env
+from stochlite_bringup.launch_probe import LaunchProbe, launch_exits, reliable
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -36,53 +31,19 @@ def finished_run(run_dir: Path) -> None:
 
 def test_deploy_acts_with_the_runs_actor_and_no_trainer(tmp_path: Path) -> None:
     finished_run(tmp_path / "run")
-    env = isolated_ros_env(tmp_path / "ros_log", salt=29)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import rclpy
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    with LaunchProbe(tmp_path, salt=29, name="deploy_probe") as probe:
+        from mdemorl_msgs.msg import Transition
 
-    from mdemorl_msgs.msg import Transition
-
-    rclpy.init()
-    probe = rclpy.create_node("deploy_probe")
-    transitions: list[Transition] = []
-    reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-    probe.create_subscription(Transition, "/mdemorl/transition", transitions.append, reliable)
-    launch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stochlite_bringup.runner",
-            "stochlite_bringup",
-            "deploy.launch.py",
-            f"run_dir:={tmp_path / 'run'}",
-            "realtime_priority:=0",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60.0
-        while len(transitions) < 50 and time.monotonic() < deadline:
-            assert launch.poll() is None
-            rclpy.spin_once(probe, timeout_sec=0.05)
+        transitions = probe.record(Transition, "/mdemorl/transition", reliable(1000))
+        launch = probe.launch(
+            "deploy.launch.py", [f"run_dir:={tmp_path / 'run'}", "realtime_priority:=0"]
+        )
+        probe.spin_until(lambda: len(transitions) >= 50 or launch.poll() is not None, 60.0)
+        assert len(transitions) >= 50 or launch.poll() is None
         launch.send_signal(signal.SIGINT)
         output = launch.communicate(timeout=30)[0]
-    finally:
-        if launch.poll() is None:
-            launch.kill()
-        probe.destroy_node()
-        rclpy.try_shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     assert launch.returncode == 0, output
-    exits = dict(re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output))
+    exits = dict(launch_exits(output))
     assert exits == {"sim_robot_node": "0", "torque_controller_node": "0", "policy_publisher": "0"}
     assert len(transitions) >= 50, output
     assert {t.policy_version for t in transitions} == {1}  # the checkpoint's epoch

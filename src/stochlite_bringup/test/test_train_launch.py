@@ -7,18 +7,13 @@ An independent subscriber (this test) counts what the torque controller publishe
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from leg2r_driver.controller_core import task_hash
 from mdemorl_core.envs.leg2r_task import Leg2RParams
-from stochlite_bringup.ros_test_env import isolated_ros_env
+from stochlite_bringup.launch_probe import LaunchProbe, latched, launch_exits, reliable
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -26,75 +21,28 @@ STEPS, EPOCHS = 150, 2
 
 
 def test_episodic_sim_launch_stores_every_acting_transition(tmp_path: Path) -> None:
-    env = isolated_ros_env(tmp_path / "ros_log", salt=23)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import rclpy
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    with LaunchProbe(tmp_path, salt=23, name="independent_counter") as probe:
+        from mdemorl_msgs.msg import ControllerPhase, TrainingStatus, Transition
 
-    from mdemorl_msgs.msg import ControllerPhase, TrainingStatus, Transition
-
-    rclpy.init()
-    probe = rclpy.create_node("independent_counter")
-    transitions: list[tuple[float, Transition]] = []
-    phases: list[tuple[float, ControllerPhase]] = []
-    statuses: list[TrainingStatus] = []
-    reliable = QoSProfile(depth=10_000, reliability=ReliabilityPolicy.RELIABLE)
-    latched = QoSProfile(
-        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-    )
-    probe.create_subscription(
-        Transition,
-        "/mdemorl/transition",
-        lambda m: transitions.append((time.monotonic(), m)),
-        reliable,
-    )
-    probe.create_subscription(
-        ControllerPhase,
-        "/mdemorl/controller_phase",
-        lambda m: phases.append((time.monotonic(), m)),
-        latched,
-    )
-    probe.create_subscription(TrainingStatus, "/mdemorl/training_status", statuses.append, 10)
-    run_dir = tmp_path / "run"
-    launch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stochlite_bringup.runner",
-            "stochlite_bringup",
+        transitions = probe.record_timed(Transition, "/mdemorl/transition", reliable(10_000))
+        phases = probe.record_timed(ControllerPhase, "/mdemorl/controller_phase", latched())
+        statuses = probe.record(TrainingStatus, "/mdemorl/training_status", 10)
+        launch = probe.launch(
             "train.launch.py",
-            f"run_dir:={run_dir}",
-            f"epochs:={EPOCHS}",
-            f"steps_per_epoch:={STEPS}",
-            "algo:=sac",  # the cheapest update: this test is about the protocol
-            "realtime_priority:=0",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 100.0
-        while launch.poll() is None and time.monotonic() < deadline:
-            rclpy.spin_once(probe, timeout_sec=0.05)
-        for _ in range(20):
-            rclpy.spin_once(probe, timeout_sec=0.05)
+            [
+                f"run_dir:={tmp_path / 'run'}",
+                f"epochs:={EPOCHS}",
+                f"steps_per_epoch:={STEPS}",
+                "algo:=sac",  # the cheapest update: this test is about the protocol
+                "realtime_priority:=0",
+            ],
+        )
+        probe.spin_until(lambda: launch.poll() is not None, 100.0)
+        probe.spin_times(20)
         output = launch.communicate(timeout=30)[0]
-    finally:
-        if launch.poll() is None:
-            launch.kill()
-        probe.destroy_node()
-        rclpy.try_shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
     assert launch.returncode == 0, output
-    exits = re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output)
+    exits = launch_exits(output)
     assert sorted(name for name, _ in exits) == [
         "sim_robot_node",
         "torque_controller_node",

@@ -8,18 +8,16 @@ them), the trainer as its own process so that it can die alone.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from ament_index_python.packages import get_package_share_directory
 
-from stochlite_bringup.ros_test_env import isolated_ros_env
+from stochlite_bringup.launch_probe import LaunchProbe, latched, reliable
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -38,106 +36,74 @@ def _node(module: str, params_files: list[str], params: dict[str, str], env: dic
 
 
 def test_killed_trainer_resumes_and_the_leg_holds_meanwhile(tmp_path: Path) -> None:
-    env = isolated_ros_env(tmp_path / "ros_log", salt=31)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import rclpy
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    with LaunchProbe(tmp_path, salt=31, name="restart_probe") as probe:
+        from mdemorl_msgs.msg import ControllerPhase, TrainingStatus, Transition
 
-    from mdemorl_msgs.msg import ControllerPhase, TrainingStatus, Transition
-
-    driver = Path(get_package_share_directory("leg2r_driver")) / "config"
-    bringup = Path(get_package_share_directory("stochlite_bringup")) / "config"
-    sim = _node(
-        "leg2r_driver.sim_robot_node",
-        [str(driver / "sim_robot.yaml"), str(bringup / "training_sim_leg2r.yaml")],
-        {},
-        env,
-    )
-    controller = _node(
-        "leg2r_driver.torque_controller_node",
-        [str(driver / "torque_controller.yaml"), str(bringup / "training_controller_leg2r.yaml")],
-        {"protocol": "episodic"},
-        env,
-    )
-    trainer_params = {
-        "run_dir": str(tmp_path / "run"),
-        "config_file": str(bringup / "trainer_leg2r.yaml"),
-        "algo": "sac",
-        "epochs": str(EPOCHS),
-        "steps_per_epoch": str(STEPS),
-    }
-    rclpy.init()
-    probe = rclpy.create_node("restart_probe")
-    transitions: list[tuple[float, Transition]] = []
-    phases: list[tuple[float, ControllerPhase]] = []
-    statuses: list[TrainingStatus] = []
-    reliable = QoSProfile(depth=10_000, reliability=ReliabilityPolicy.RELIABLE)
-    latched = QoSProfile(
-        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-    )
-    probe.create_subscription(
-        Transition,
-        "/mdemorl/transition",
-        lambda m: transitions.append((time.monotonic(), m)),
-        reliable,
-    )
-    probe.create_subscription(
-        ControllerPhase,
-        "/mdemorl/controller_phase",
-        lambda m: phases.append((time.monotonic(), m)),
-        latched,
-    )
-    probe.create_subscription(TrainingStatus, "/mdemorl/training_status", statuses.append, 10)
-    processes = [sim, controller]
-
-    def spin_until(condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition() and time.monotonic() < deadline:
-            rclpy.spin_once(probe, timeout_sec=0.05)
-        return condition()
-
-    try:
-        first = _node("mdemorl_planner_node.trainer_node", [], trainer_params, env)
-        processes.append(first)
-        # Mid-epoch 2: the controller is acting with version 1 and has sent part of the phase.
-        assert spin_until(
-            lambda: sum(m.policy_version == 1 for _, m in transitions) >= STEPS // 3, 90.0
-        ), "epoch 2 never started"
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        killed_at = time.monotonic()
-        # With no trainer the controller ends its phase and holds; nothing more is published.
-        assert spin_until(lambda: phases[-1][1].phase == "holding", 10.0)
-        published_when_held = len(transitions)
-        spin_until(lambda: False, 3.0)
-        assert len(transitions) == published_when_held
-        assert phases[-1][1].phase == "holding"
-
-        second = _node(
-            "mdemorl_planner_node.trainer_node", [], {**trainer_params, "resume": "true"}, env
+        env = probe.env
+        driver = Path(get_package_share_directory("leg2r_driver")) / "config"
+        bringup = Path(get_package_share_directory("stochlite_bringup")) / "config"
+        sim = _node(
+            "leg2r_driver.sim_robot_node",
+            [str(driver / "sim_robot.yaml"), str(bringup / "training_sim_leg2r.yaml")],
+            {},
+            env,
         )
-        processes.append(second)
-        assert spin_until(lambda: second.poll() is not None, 120.0), "resumed trainer never ended"
-        spin_until(lambda: False, 0.5)
-        output = second.communicate(timeout=10)[0]
-        assert second.returncode == 0, output
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        probe.destroy_node()
-        rclpy.try_shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        controller = _node(
+            "leg2r_driver.torque_controller_node",
+            [
+                str(driver / "torque_controller.yaml"),
+                str(bringup / "training_controller_leg2r.yaml"),
+            ],
+            {"protocol": "episodic"},
+            env,
+        )
+        trainer_params = {
+            "run_dir": str(tmp_path / "run"),
+            "config_file": str(bringup / "trainer_leg2r.yaml"),
+            "algo": "sac",
+            "epochs": str(EPOCHS),
+            "steps_per_epoch": str(STEPS),
+        }
+        transitions = probe.record_timed(Transition, "/mdemorl/transition", reliable(10_000))
+        phases = probe.record_timed(ControllerPhase, "/mdemorl/controller_phase", latched())
+        statuses = probe.record(TrainingStatus, "/mdemorl/training_status", 10)
+        processes = [sim, controller]
+        try:
+            first = _node("mdemorl_planner_node.trainer_node", [], trainer_params, env)
+            processes.append(first)
+            # Mid-epoch 2: the controller is acting with version 1 and has sent part of the phase.
+            assert probe.spin_until(
+                lambda: sum(m.policy_version == 1 for _, m in transitions) >= STEPS // 3, 90.0
+            ), "epoch 2 never started"
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            killed_at = time.monotonic()
+            # With no trainer the controller ends its phase and holds; nothing more is published.
+            assert probe.spin_until(lambda: phases[-1][1].phase == "holding", 10.0)
+            published_when_held = len(transitions)
+            probe.spin_until(lambda: False, 3.0)
+            assert len(transitions) == published_when_held
+            assert phases[-1][1].phase == "holding"
+
+            second = _node(
+                "mdemorl_planner_node.trainer_node", [], {**trainer_params, "resume": "true"}, env
+            )
+            processes.append(second)
+            assert probe.spin_until(lambda: second.poll() is not None, 120.0), (
+                "resumed trainer never ended"
+            )
+            probe.spin_until(lambda: False, 0.5)
+            output = second.communicate(timeout=10)[0]
+            assert second.returncode == 0, output
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
     assert sim.returncode == 0 and controller.returncode == 0
 
     # The first trainer reported epoch 1; the resumed one epochs 2 and 3 with all of epoch 1's

@@ -9,19 +9,14 @@ about 2 m on an idle machine; the margin is for a loaded one, where the sim may 
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from stochlite_bringup.ros_test_env import isolated_ros_env
+from stochlite_bringup.launch_probe import LaunchProbe, latched, launch_exits, reliable
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -33,62 +28,29 @@ def run_walk_launch(
 ) -> tuple[list[tuple[float, float]], list[str], str, int]:
     """Run walk.launch.py with ``arguments`` until ``done(poses)`` (or 120 s), then Ctrl-C.
     Returns the torso poses (x, z), the robot descriptions, the output and the exit code."""
-    env = isolated_ros_env(tmp_path / "ros_log", salt=53)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import rclpy
-    from geometry_msgs.msg import PoseStamped
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from std_msgs.msg import String
+    with LaunchProbe(tmp_path, salt=53, name="walk_probe") as probe:
+        from geometry_msgs.msg import PoseStamped
+        from std_msgs.msg import String
 
-    rclpy.init()
-    probe = rclpy.create_node("walk_probe")
-    poses: list[tuple[float, float]] = []
-    descriptions: list[str] = []
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    latched = QoSProfile(
-        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-    )
-    probe.create_subscription(
-        PoseStamped,
-        "/sim/torso_pose",
-        lambda m: poses.append((m.pose.position.x, m.pose.position.z)),
-        reliable,
-    )
-    probe.create_subscription(
-        String, "/robot_description", lambda m: descriptions.append(m.data), latched
-    )
-    command = [sys.executable, "-m", "stochlite_bringup.runner", "stochlite_bringup"]
-    launch = subprocess.Popen(
-        [*command, "walk.launch.py", *arguments],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120.0
-        while time.monotonic() < deadline and not done(poses):
-            assert launch.poll() is None
-            rclpy.spin_once(probe, timeout_sec=0.05)
+        poses: list[tuple[float, float]] = []
+        probe.node.create_subscription(
+            PoseStamped,
+            "/sim/torso_pose",
+            lambda m: poses.append((m.pose.position.x, m.pose.position.z)),
+            reliable(10),
+        )
+        descriptions = probe.record(String, "/robot_description", latched())
+        launch = probe.launch("walk.launch.py", arguments)
+        probe.spin_until(lambda: done(poses) or launch.poll() is not None, 120.0)
+        assert done(poses) or launch.poll() is None
         launch.send_signal(signal.SIGINT)
         output = launch.communicate(timeout=30)[0]
-    finally:
-        if launch.poll() is None:
-            launch.kill()
-        probe.destroy_node()
-        rclpy.try_shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return poses, descriptions, output, launch.returncode
+    return poses, [m.data for m in descriptions], output, launch.returncode
 
 
 def check_exits(output: str, code: int) -> None:
     assert code == 0, output[-3000:]
-    exits = dict(re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output))
+    exits = dict(launch_exits(output))
     assert exits == {
         "robot_description_node": "0",
         "stochlite_sim_node": "0",
@@ -151,6 +113,6 @@ def test_walk_launch_deploys_a_runs_actor(tmp_path: Path) -> None:
     )
     assert "deployed the sac actor" in output and "policy version 1 (sac) loaded" in output
     assert poses and max(z for _, z in poses) > 0.15 and poses[-1][1] < 0.1, output[-3000:]
-    exits = dict(re.findall(r"\[launch_runner\] (\S+) exited with (-?\d+)", output))
+    exits = dict(launch_exits(output))
     assert exits.get("policy_publisher") == "0" and exits.get("gait_controller_node") == "0"
     assert code == 0, output[-3000:]
