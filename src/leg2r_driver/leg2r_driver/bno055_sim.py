@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 import os
-import select
 import struct
 import threading
-import tty
 
 import numpy as np
 
@@ -37,6 +35,7 @@ from leg2r_driver.bno055 import (
     WRITE,
     WRITE_SUCCESS,
 )
+from leg2r_driver.pty_device import PtyDevice
 
 BUS_OVER_RUN = 0x07
 
@@ -45,13 +44,11 @@ def _int16(value: float) -> int:
     return int(max(-32768, min(32767, round(value))))
 
 
-class SimulatedBNO055:
+class SimulatedBNO055(PtyDevice):
     """Device side of a pty pair; the host side is ``port_name``. Call :meth:`close` when done."""
 
     def __init__(self) -> None:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port_name = os.ttyname(self._slave)
+        self._open_pty()
         self.registers = bytearray(0x80)
         self.registers[CHIP_ID_REGISTER] = CHIP_ID
         self.registers[CALIB_STAT] = 0xFF
@@ -59,9 +56,7 @@ class SimulatedBNO055:
         self.requests = 0
         self._motion = (np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3), np.array([0.0, 0.0, 9.81]))
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="simulated-bno055", daemon=True)
-        self._thread.start()
+        self._start_serving("simulated-bno055")
 
     def set_motion(
         self, quaternion_wxyz: np.ndarray, angular_velocity: np.ndarray, acceleration: np.ndarray
@@ -91,19 +86,6 @@ class SimulatedBNO055:
         self.registers[ACC_DATA : ACC_DATA + 6] = struct.pack("<3h", *acc)
         self.registers[GYR_DATA : GYR_DATA + 6] = struct.pack("<3h", *gyr)
         self.registers[QUA_DATA : QUA_DATA + 8] = struct.pack("<4h", *qua)
-
-    def _read_exact(self, count: int) -> bytes | None:
-        data = b""
-        while len(data) < count:
-            if self._stop.is_set():
-                return None
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if ready:
-                try:
-                    data += os.read(self._master, count - len(data))
-                except OSError:
-                    return None
-        return data
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -142,9 +124,3 @@ class SimulatedBNO055:
                 self._refresh()
                 return bytes([STATUS, WRITE_SUCCESS])
             return bytes([STATUS, 0x06])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-        os.close(self._master)
-        os.close(self._slave)

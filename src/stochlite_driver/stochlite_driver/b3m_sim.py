@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-import select
 import struct
 import threading
 import time
-import tty
 from collections import Counter
 from collections.abc import Iterable
 
+from leg2r_driver.pty_device import PtyDevice
 from stochlite_driver.b3m import (
     BROADCAST_ID,
     CURRENT,
@@ -106,22 +105,18 @@ def _centi(angle: float) -> int:
     return max(-32768, min(32767, round(math.degrees(angle) * 100)))
 
 
-class SimulatedB3MBus:
+class SimulatedB3MBus(PtyDevice):
     """Device side of a pty pair with servos ``ids``; call :meth:`close` when done."""
 
     def __init__(self, ids: Iterable[int], speed: float = 7.0) -> None:
         self.servos = {servo_id: SimulatedServo(servo_id, speed) for servo_id in ids}
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port_name = os.ttyname(self._slave)
+        self._open_pty()
         self.requests: Counter[int] = Counter()  # per command byte
         self.resets: Counter[int] = Counter()  # per id
         self._faults: dict[int, tuple[str, int]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._last = time.monotonic()
-        self._thread = threading.Thread(target=self._serve, name="simulated-b3m", daemon=True)
-        self._thread.start()
+        self._start_serving("simulated-b3m")
 
     def inject(self, servo_id: int, fault: str, count: int = 1) -> None:
         """Answer the next ``count`` requests to ``servo_id`` with ``fault`` (see FAULTS)."""
@@ -153,19 +148,6 @@ class SimulatedB3MBus:
         dt, self._last = now - self._last, now
         for servo in self.servos.values():
             servo.advance(dt)
-
-    def _read_exact(self, count: int) -> bytes | None:
-        data = b""
-        while len(data) < count:
-            if self._stop.is_set():
-                return None
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if ready:
-                try:
-                    data += os.read(self._master, count - len(data))
-                except OSError:
-                    return None
-        return data
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -245,9 +227,3 @@ class SimulatedB3MBus:
         if kind == "short":
             return reply[: len(reply) - 2]
         return reply[:-1] + bytes([(reply[-1] + 1) & 0xFF])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-        os.close(self._master)
-        os.close(self._slave)
