@@ -48,6 +48,50 @@ class Rejection(enum.Enum):
     ESTOP = "ignored_estop"
 
 
+def command_rejection(
+    names: Sequence[str],
+    values: Sequence[float],
+    stamp_age: float,
+    index: Mapping[str, int],
+    max_command_age: float,
+    max_future_skew: float,
+    estop: bool,
+) -> Rejection | None:
+    """Why a command of one value per joint (``index``: joint name -> position) is rejected,
+    or None: the checks in order, e-stop first; ``stamp_age`` is now - stamp (s)."""
+    if estop:
+        return Rejection.ESTOP
+    if len(names) != len(values) or len(names) != len(index):
+        return Rejection.WRONG_LENGTH
+    if not all(math.isfinite(v) for v in values):
+        return Rejection.NON_FINITE
+    if any(name not in index for name in names):
+        return Rejection.UNKNOWN_JOINT
+    if len(set(names)) != len(names):
+        return Rejection.DUPLICATE_JOINT
+    if not math.isfinite(stamp_age) or stamp_age > max_command_age:
+        return Rejection.STALE
+    if stamp_age < -max_future_skew:
+        return Rejection.FUTURE
+    return None
+
+
+def ordered_and_clipped(
+    names: Sequence[str],
+    values: Sequence[float],
+    index: Mapping[str, int],
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """A valid command in joint order (shape (num_joints,)) clipped to [lower, upper], and
+    whether clipping changed it."""
+    ordered = np.zeros(len(index))
+    for name, value in zip(names, values, strict=True):
+        ordered[index[name]] = value
+    clipped = np.clip(ordered, lower, upper)
+    return clipped, bool(np.any(clipped != ordered))
+
+
 WATCHDOG_MODES = ("zero", "damping")
 
 
@@ -179,11 +223,10 @@ class SafetyGate:
         if reason is not None:
             self.counters[reason.value] += 1
             return reason
-        ordered = np.zeros(self.config.num_joints)
-        for name, effort in zip(names, efforts, strict=True):
-            ordered[self._index[name]] = effort
-        clipped = np.clip(ordered, -self._limits, self._limits)
-        if np.any(clipped != ordered):
+        clipped, clamped = ordered_and_clipped(
+            names, efforts, self._index, -self._limits, self._limits
+        )
+        if clamped:
             self.counters["clamped"] += 1
         self._command = clipped
         self._last_valid_time = self._clock()
@@ -193,21 +236,16 @@ class SafetyGate:
     def _validate(
         self, names: Sequence[str], efforts: Sequence[float], stamp_age: float
     ) -> Rejection | None:
-        if self._estop:
-            return Rejection.ESTOP
-        if len(names) != len(efforts) or len(names) != self.config.num_joints:
-            return Rejection.WRONG_LENGTH
-        if not all(math.isfinite(e) for e in efforts):
-            return Rejection.NON_FINITE
-        if any(name not in self._index for name in names):
-            return Rejection.UNKNOWN_JOINT
-        if len(set(names)) != len(names):
-            return Rejection.DUPLICATE_JOINT
-        if not math.isfinite(stamp_age) or stamp_age > self.config.max_command_age:
-            return Rejection.STALE
-        if stamp_age < -self.config.max_future_skew:
-            return Rejection.FUTURE
-        return None
+        c = self.config
+        return command_rejection(
+            names,
+            efforts,
+            stamp_age,
+            self._index,
+            c.max_command_age,
+            c.max_future_skew,
+            self._estop,
+        )
 
     def set_estop(self, active: bool) -> None:
         """Latch (True) or release (False) the e-stop. Release waits for a fresh command."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leg2r_driver.safety import Rejection
+from leg2r_driver.safety import Rejection, command_rejection, ordered_and_clipped
 from stochlite_driver.b3m import RunMode
 
 
@@ -146,11 +146,10 @@ class ServoSafety:
         if reason is not None:
             self.counters[reason.value] += 1
             return reason
-        ordered = np.zeros(self.config.num_joints)
-        for name, position in zip(names, positions, strict=True):
-            ordered[self._index[name]] = position
-        clipped = np.clip(ordered, self._lower, self._upper)
-        if np.any(clipped != ordered):
+        clipped, clamped = ordered_and_clipped(
+            names, positions, self._index, self._lower, self._upper
+        )
+        if clamped:
             self.counters["clamped"] += 1
         self._command = clipped
         self._last_valid = self._clock()
@@ -160,21 +159,16 @@ class ServoSafety:
     def _validate(
         self, names: Sequence[str], positions: Sequence[float], stamp_age: float
     ) -> Rejection | None:
-        if self.estop_active:
-            return Rejection.ESTOP
-        if len(names) != len(positions) or len(names) != self.config.num_joints:
-            return Rejection.WRONG_LENGTH
-        if not all(math.isfinite(p) for p in positions):
-            return Rejection.NON_FINITE
-        if any(name not in self._index for name in names):
-            return Rejection.UNKNOWN_JOINT
-        if len(set(names)) != len(names):
-            return Rejection.DUPLICATE_JOINT
-        if not math.isfinite(stamp_age) or stamp_age > self.config.max_command_age:
-            return Rejection.STALE
-        if stamp_age < -self.config.max_future_skew:
-            return Rejection.FUTURE
-        return None
+        c = self.config
+        return command_rejection(
+            names,
+            positions,
+            stamp_age,
+            self._index,
+            c.max_command_age,
+            c.max_future_skew,
+            self.estop_active,
+        )
 
     def latch_estop(self, reason: str) -> None:
         """Latch the e-stop (the first reason is kept until release)."""
