@@ -68,7 +68,9 @@ def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
     loose = {"command_timeout": 0.5, "max_command_age": 0.5}  # the CI machine is shared
     sim = harness.start(
         "stochlite_driver.stochlite_sim_node",
-        {**loose, "pause_after_hold": 0.5, "diagnostics_rate": 4.0},
+        # The pause must not come before the probe has discovered the sim and seen a pose (the
+        # sim publishes none while paused): 3 s, not less, on a loaded 2-core machine.
+        {**loose, "pause_after_hold": 3.0, "diagnostics_rate": 4.0},
     )
     controller = harness.start(
         "stochlite_driver.gait_controller_node", {"protocol": "episodic", "max_state_age": 0.5}
@@ -98,7 +100,7 @@ def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
         values = {kv.key: kv.value for s in statuses[-1:] for kv in s.values}
         return values.get("paused") == "True"
 
-    assert harness.spin_until(sim_paused, 10.0)  # holding: the physics stops
+    assert harness.spin_until(sim_paused, 15.0)  # holding: the physics stops
     policy_pub.publish(policy_message(version=8))
     assert harness.spin_until(lambda: len(transitions) >= 2 * ACTING_STEPS, 90.0)
     harness.spin_for(1.0)
