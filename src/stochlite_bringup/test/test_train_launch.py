@@ -22,11 +22,14 @@ STEPS, EPOCHS = 150, 2
 
 def test_episodic_sim_launch_stores_every_acting_transition(tmp_path: Path) -> None:
     with LaunchProbe(tmp_path, salt=23, name="independent_counter") as probe:
+        from diagnostic_msgs.msg import DiagnosticArray
+
         from mdemorl_msgs.msg import ControllerPhase, TrainingStatus, Transition
 
         transitions = probe.record_timed(Transition, "/mdemorl/transition", reliable(10_000))
         phases = probe.record_timed(ControllerPhase, "/mdemorl/controller_phase", latched())
         statuses = probe.record(TrainingStatus, "/mdemorl/training_status", 10)
+        diagnostics = probe.record(DiagnosticArray, "/diagnostics", reliable(1000))
         launch = probe.launch(
             "train.launch.py",
             [
@@ -49,6 +52,9 @@ def test_episodic_sim_launch_stores_every_acting_transition(tmp_path: Path) -> N
         "trainer_node",
     ], output
     assert all(code == "0" for _, code in exits), exits
+    # Every node of the launch reports on /diagnostics (status names start with the node's).
+    reporting = {s.name.split(":")[0] for d in diagnostics for s in d.status}
+    assert {name for name, _ in exits} <= reporting, reporting
 
     # Stored == published while acting, epoch by epoch; no queue; nothing stale.
     assert [s.epoch for s in statuses] == list(range(1, EPOCHS + 1))
