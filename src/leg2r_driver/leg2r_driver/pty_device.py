@@ -10,9 +10,10 @@ import os
 import select
 import threading
 import tty
+from abc import ABC, abstractmethod
 
 
-class PtyDevice:
+class PtyDevice(ABC):
     """Subclasses call :meth:`_open_pty` before, and :meth:`_start_serving` after, their own
     set-up, and implement ``_serve`` (it runs until :meth:`close`, reading with
     :meth:`_read_exact`)."""
@@ -27,8 +28,9 @@ class PtyDevice:
         self._thread = threading.Thread(target=self._serve, name=thread_name, daemon=True)
         self._thread.start()
 
+    @abstractmethod
     def _serve(self) -> None:
-        raise NotImplementedError
+        """Answer the host until :meth:`close` (runs in the serving thread)."""
 
     def _read_exact(self, count: int) -> bytes | None:
         """``count`` bytes from the host; None once closed (or the pty failed)."""

@@ -135,7 +135,10 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
     values = {v.key: v.value for v in trainer_status[-1].values}
     assert values["protocol"] == "async" and int(values["transitions_received"]) > 0
     # No controller ever reported its phase: the trainer says it lacks one.
-    assert trainer_status[0].level == b"\x02" and "controller unknown" in trainer_status[0].message
+    # (Which report comes first depends on timing: an update in progress can be reported first.)
+    assert any(s.level == b"\x02" and "controller unknown" in s.message for s in trainer_status), [
+        (s.level, s.message) for s in trainer_status
+    ]
     data, report = read_transitions(next(run_dir.glob("bag_*")))
     assert len(data) == STEPS * EPOCHS and report.truncated_files == []
     np.testing.assert_array_equal(data.obs, np.stack(sent))
