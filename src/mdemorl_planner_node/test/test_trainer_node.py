@@ -90,6 +90,18 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
             assert trainer.poll() is None, trainer.communicate()[0]
             rclpy.spin_once(node, timeout_sec=0.1)  # the trainer and its recorder both listen
         assert pub.get_subscription_count() == 2, "trainer never subscribed"
+
+        def trainer_reports() -> list:
+            return [s for d in diagnostics for s in d.status if s.name == "trainer_node"]
+
+        # Before any data: no controller ever reported its phase, so the trainer says it lacks one.
+        # Wait for that report here, while it is still collecting, instead of racing the updates.
+        deadline = time.monotonic() + 30.0
+        while not trainer_reports() and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        waiting = trainer_reports()
+        assert waiting and waiting[0].level == b"\x02", [(s.level, s.message) for s in waiting]
+        assert "controller unknown" in waiting[0].message
         # A malformed transition is rejected, never learned from.
         pub.publish(Transition(observation=[0.0], action=[0.0], next_observation=[0.0]))
         rng = np.random.default_rng(0)
@@ -131,14 +143,8 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
     assert "transition rejected" in output
     assert all(s.protocol == "async" and s.queue_peak >= 0 for s in statuses)
     assert statuses[-1].transitions_received == STEPS * EPOCHS + 1  # and the malformed one
-    trainer_status = [s for d in diagnostics for s in d.status if s.name == "trainer_node"]
-    values = {v.key: v.value for v in trainer_status[-1].values}
+    values = {v.key: v.value for v in trainer_reports()[-1].values}
     assert values["protocol"] == "async" and int(values["transitions_received"]) > 0
-    # No controller ever reported its phase: the trainer says it lacks one.
-    # (Which report comes first depends on timing: an update in progress can be reported first.)
-    assert any(s.level == b"\x02" and "controller unknown" in s.message for s in trainer_status), [
-        (s.level, s.message) for s in trainer_status
-    ]
     data, report = read_transitions(next(run_dir.glob("bag_*")))
     assert len(data) == STEPS * EPOCHS and report.truncated_files == []
     np.testing.assert_array_equal(data.obs, np.stack(sent))
