@@ -30,7 +30,8 @@ Protocols (``ControllerConfig.protocol``), fed by :meth:`Leg2RControllerCore.req
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -351,3 +352,44 @@ def check_policy_dims(observation_dim: int, action_dim: int) -> None:
             f"policy dims ({observation_dim}, {action_dim}) do not match Leg2R "
             f"({OBSERVATION_DIM}, {ACTION_DIM})"
         )
+
+
+MAX_STATE_FUTURE_SKEW = 0.005  # s; a joint state stamped further ahead is rejected (bad clock)
+STATE_REJECTIONS = ("wrong_length", "unknown_joint", "non_finite", "stale", "future_stamp")
+
+
+class StateRejected(ValueError):
+    """A joint state the controller must not act on; ``counter`` names its diagnostics count."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"joint state rejected: {reason}")
+        self.counter = f"states_rejected_{reason}"
+
+
+def select_joint_state(
+    joint_names: Sequence[str],
+    names: Sequence[str],
+    position: Sequence[float],
+    velocity: Sequence[float],
+    stamp_age: float,
+    max_state_age: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The controlled joints' position and velocity (each [len(joint_names)], in that order)
+    from a JointState's fields; ``stamp_age`` = now - stamp (s). Raises StateRejected (reason in
+    ``STATE_REJECTIONS``) for lengths that differ from ``names`` (or duplicate names), a missing
+    joint, NaN/Inf, a stamp older than ``max_state_age`` or ahead by more than
+    ``MAX_STATE_FUTURE_SKEW``. Other joints in the message are ignored."""
+    if len(position) != len(names) or len(velocity) != len(names) or len(set(names)) != len(names):
+        raise StateRejected("wrong_length")
+    index = {name: i for i, name in enumerate(names)}
+    if any(name not in index for name in joint_names):
+        raise StateRejected("unknown_joint")
+    q = np.array([position[index[name]] for name in joint_names], dtype=np.float64)
+    qd = np.array([velocity[index[name]] for name in joint_names], dtype=np.float64)
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd))):
+        raise StateRejected("non_finite")
+    if not math.isfinite(stamp_age) or stamp_age > max_state_age:
+        raise StateRejected("stale")
+    if stamp_age < -MAX_STATE_FUTURE_SKEW:
+        raise StateRejected("future_stamp")
+    return q, qd

@@ -58,12 +58,15 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from leg2r_driver.controller_core import (
+    STATE_REJECTIONS,
     ActingRequest,
     ControllerConfig,
     Leg2RControllerCore,
+    StateRejected,
     TickOutput,
     TrackingRecord,
     check_policy_dims,
+    select_joint_state,
     task_hash,
 )
 from leg2r_driver.loop_timing import MeasurementWindow
@@ -173,6 +176,7 @@ class TorqueControllerNode(Node):
             "plans_used": 0,
             "plans_failed": 0,
             "transitions": 0,
+            **{f"states_rejected_{reason}": 0 for reason in STATE_REJECTIONS},
         }
         self.last_policy_error = ""
         self.torch_frozen = False
@@ -215,14 +219,22 @@ class TorqueControllerNode(Node):
         )
 
     def on_joint_state(self, msg: JointState) -> None:
+        stamp = stamp_to_seconds(msg.header.stamp)
+        age = self.get_clock().now().nanoseconds * 1e-9 - stamp
         try:
-            index = [list(msg.name).index(name) for name in self.joint_names]
-        except ValueError:
+            q, qd = select_joint_state(
+                self.joint_names,
+                msg.name,
+                msg.position,
+                msg.velocity,
+                age,
+                self.settings["max_state_age"],
+            )
+        except StateRejected as rejection:
+            self.counters[rejection.counter] += 1
             return
-        q = np.array([msg.position[i] for i in index])
-        qd = np.array([msg.velocity[i] for i in index])
         with self.lock:
-            self.latest_state = (stamp_to_seconds(msg.header.stamp), q, qd)
+            self.latest_state = (stamp, q, qd)
 
     def on_policy(self, msg: PolicyUpdate) -> None:
         """Hand the update to the loader thread: loading takes far longer than a period."""

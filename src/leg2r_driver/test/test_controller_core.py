@@ -1,13 +1,19 @@
 """The controller core reproduces Leg2REnv's observations, rewards and episode boundaries."""
 
+import math
+
 import numpy as np
 import pytest
 
 from leg2r_driver.controller_core import (
+    MAX_STATE_FUTURE_SKEW,
+    STATE_REJECTIONS,
     ControllerConfig,
     Leg2RControllerCore,
     PlanBuffer,
+    StateRejected,
     check_policy_dims,
+    select_joint_state,
 )
 from mdemorl_core.envs.leg2r import Leg2REnv, Leg2RPhysics
 from mdemorl_core.envs.leg2r_task import OBSERVATION_DIM, Leg2RParams, build_observation
@@ -148,3 +154,30 @@ def test_bad_inputs_raise() -> None:
     core.set_policy(lambda obs: np.array([np.nan, 0.0]), version=1)
     with pytest.raises(ValueError, match="bad action"):
         core.tick(np.zeros(2), np.zeros(2))
+
+
+def test_joint_states_are_selected_by_name_and_bad_ones_rejected_with_a_reason() -> None:
+    joints = ("hip", "knee")
+    q, qd = select_joint_state(
+        joints, ["knee", "ankle", "hip"], [2.0, 9.0, 1.0], [4, 9, 3], 0.0, 0.02
+    )
+    np.testing.assert_array_equal(q, [1.0, 2.0])
+    np.testing.assert_array_equal(qd, [3.0, 4.0])
+    cases = {
+        "wrong_length": (["hip", "knee"], [1.0], [0.0, 0.0], 0.0),
+        "unknown_joint": (["hip", "ankle"], [1.0, 2.0], [0.0, 0.0], 0.0),
+        "non_finite": (["hip", "knee"], [1.0, math.nan], [0.0, 0.0], 0.0),
+        "stale": (["hip", "knee"], [1.0, 2.0], [0.0, 0.0], 0.021),
+        "future_stamp": (["hip", "knee"], [1.0, 2.0], [0.0, 0.0], -MAX_STATE_FUTURE_SKEW - 1e-3),
+    }
+    assert set(cases) == set(STATE_REJECTIONS)
+    for reason, (names, position, velocity, age) in cases.items():
+        with pytest.raises(StateRejected) as caught:
+            select_joint_state(joints, names, position, velocity, age, 0.02)
+        assert caught.value.counter == f"states_rejected_{reason}"
+    with pytest.raises(StateRejected, match="wrong_length"):
+        select_joint_state(joints, ["hip", "hip"], [1.0, 2.0], [0.0, 0.0], 0.0, 0.02)
+    with pytest.raises(StateRejected, match="non_finite"):
+        select_joint_state(joints, ["hip", "knee"], [1.0, 2.0], [math.inf, 0.0], 0.0, 0.02)
+    with pytest.raises(StateRejected, match="stale"):
+        select_joint_state(joints, ["hip", "knee"], [1.0, 2.0], [0.0, 0.0], math.nan, 0.02)
