@@ -79,8 +79,13 @@ def deserialize_actor(data: bytes, expected_sha256: str | None = None) -> TanhGa
         verify_checksum(data, expected_sha256)
     payload = _load_payload(data)
     architecture = payload["architecture"]
-    actor = TanhGaussianActor(**{key: architecture[key] for key in _ARCHITECTURE_KEYS})
-    actor.load_state_dict(payload["state_dict"])
+    try:
+        actor = TanhGaussianActor(**{key: architecture[key] for key in _ARCHITECTURE_KEYS})
+        actor.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError, AttributeError) as error:
+        # A readable blob whose weights do not fit its own architecture (torch raises
+        # RuntimeError for mismatched shapes): the same ValueError as any corrupt blob.
+        raise ValueError(f"actor blob weights do not fit its architecture: {error}") from error
     actor.eval()
     return actor
 

@@ -1,5 +1,7 @@
 """Actor serialisation for /mdemorl/policy: round trip, metadata, checksum, corrupt input."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -54,6 +56,16 @@ def test_checksum_mismatch_is_detected() -> None:
 def test_corrupt_or_wrong_input_raises() -> None:
     with pytest.raises(ValueError, match="readable"):
         deserialize_actor(b"not a torch file")
+    blob = serialize_actor(_actor(), algorithm="sac", version=1)
+    with pytest.raises(ValueError, match="readable"):
+        deserialize_actor(blob[: len(blob) // 2])
+    payload = torch.load(io.BytesIO(blob), weights_only=True)
+    for state_dict in (TanhGaussianActor(5, 2, hidden_size=8).state_dict(), [1.0]):
+        payload["state_dict"] = state_dict
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        with pytest.raises(ValueError, match="do not fit its architecture"):
+            deserialize_actor(buffer.getvalue())
     with pytest.raises(TypeError, match="TanhGaussianActor"):
         serialize_actor(torch.nn.Linear(2, 2), algorithm="sac", version=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="obs"):
