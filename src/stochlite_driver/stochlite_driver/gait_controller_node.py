@@ -4,7 +4,8 @@ at the policy rate, between ``/joint_states`` + ``/imu/data`` and the joint targ
 All task logic is :class:`gait_core.GaitControllerCore` (the env's trajectory generator and IK,
 the measured observation and reward); posture changes for deployment are :mod:`posture`. The
 loop runs in its own thread on absolute deadlines (``leg2r_driver`` loop timing) at
-``params.sim_hz`` (the env's rate, so a transition means what it means in ``StochLite-v0``).
+``params.sim_hz`` of ``task`` (``StochLite-v0`` default, or ``StochLite-v1``: its parameters,
+observation and reward, so a transition means what it means in that env).
 
 Outputs per tick: a one-point ``JointTrajectory`` on ``/joint_targets`` (``output:
 trajectory``) or ``Float64MultiArray`` on ``/position_controller/commands`` (``output:
@@ -67,8 +68,8 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
     stop_own_executor,
 )
-from mdemorl_core.envs.stochlite import ACTION_DIM, OBSERVATION_DIM
-from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from mdemorl_core.envs.stochlite import ACTION_DIM
+from mdemorl_core.envs.stochlite_gait import StochLiteParams, task_params
 from mdemorl_msgs.msg import ControllerPhase, LoopHealth, PolicyUpdate, Transition
 from stochlite_driver.gait_core import GaitConfig, GaitControllerCore, GaitTick
 from stochlite_driver.posture import POSTURE_TOPIC, Posture, parse_script, sit_pose
@@ -87,6 +88,7 @@ SHIFTS_TOPIC = "/stochlite/shifts"
 ATTITUDE_TOPIC = "/stochlite/attitude"
 
 DEFAULTS: dict[str, object] = {
+    "task": "StochLite-v0",  # the env trained for: its params, observation and reward
     "protocol": "async",
     "default_action": "zero",
     "seed": 0,
@@ -122,11 +124,14 @@ class GaitControllerNode(Node):
         self.settings = s
         if s["output"] not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {s['output']!r}")
-        self.params = StochLiteParams()
+        self.params = task_params(s["task"])
         self.core = GaitControllerCore(
             self.params,
-            GaitConfig(s["protocol"], s["default_action"], s["seed"], s["contact_effort"]),
+            GaitConfig(
+                s["protocol"], s["default_action"], s["seed"], s["contact_effort"], s["task"]
+            ),
         )
+        self.observation_dim = self.core.observer.dim
         self.posture = Posture(
             self.core.stand, sit_pose(self.params), s["stand_duration"], s["posture"], s["sit_tilt"]
         )
@@ -214,10 +219,10 @@ class GaitControllerNode(Node):
 
         torch.set_num_threads(1)
         try:
-            if (msg.observation_dim, msg.action_dim) != (OBSERVATION_DIM, ACTION_DIM):
+            if (msg.observation_dim, msg.action_dim) != (self.observation_dim, ACTION_DIM):
                 raise ValueError(
                     f"policy dims ({msg.observation_dim}, {msg.action_dim}) do not match "
-                    f"StochLite ({OBSERVATION_DIM}, {ACTION_DIM})"
+                    f"{self.settings['task']} ({self.observation_dim}, {ACTION_DIM})"
                 )
             actor = deserialize_actor(bytes(msg.weights), expected_sha256=msg.checksum)
         except ValueError as error:
@@ -230,7 +235,7 @@ class GaitControllerNode(Node):
         def policy(obs: np.ndarray) -> np.ndarray:
             return actor.act_numpy(obs, deterministic=deterministic)
 
-        policy(np.zeros(OBSERVATION_DIM, dtype=np.float32))
+        policy(np.zeros(self.observation_dim, dtype=np.float32))
         request = ActingRequest(
             policy, int(msg.version), int(msg.acting_steps), bool(msg.explore_uniform)
         )

@@ -5,7 +5,8 @@ IMU, it does what ``StochLiteEnv.step`` does, with the env's own trajectory gene
 (``stochlite_gait``): each tick the gait phase advances by ``2 pi dt / gait_period``, the feet
 follow ``foot_targets(phase, shifts)`` and ``leg_inverse_kinematics`` turns them into the 12
 joint targets. Every ``params.decimation`` ticks a policy step ends and the next begins: the
-observation and reward are measured (:mod:`gait_observation`), a transition (x, u, r, x') is
+observation and reward are measured (:mod:`gait_observation`: ``GaitConfig.task``'s observer; for
+StochLite-v1 the env's own, so a transition is the env's for the same readings), a transition (x, u, r, x') is
 emitted, and the policy's action becomes the shifts held for the next step. After
 ``episode_steps`` steps the episode is truncated; when the measured state meets the env's
 termination (tilt from the slope, torso too low) the transition is terminated and the core
@@ -35,13 +36,7 @@ from mdemorl_core.envs.stochlite_gait import (
     foot_targets,
     leg_inverse_kinematics,
 )
-from stochlite_driver.gait_observation import (
-    SupportPlaneEstimator,
-    build_observation,
-    stance_displacement,
-    step_reward,
-    terminated,
-)
+from stochlite_driver.gait_observation import observer_for_task, step_outcome
 
 DEFAULT_ACTIONS = ("zero", "random", "hold")
 PROTOCOLS = ("episodic", "async")
@@ -52,7 +47,8 @@ class GaitConfig:
     protocol: str = "async"
     default_action: str = "zero"  # before any request (async): zero shifts, random, or stand
     seed: int = 0
-    contact_effort: float = 0.5  # leg effort norm above which a foot is in contact
+    contact_effort: float = 0.5  # leg effort norm above which a foot is in contact (v0)
+    task: str = "StochLite-v0"  # the env whose observation and reward the core measures
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -90,7 +86,7 @@ class GaitControllerCore:
     def __init__(self, params: StochLiteParams, config: GaitConfig | None = None) -> None:
         self.params = params
         self.config = config if config is not None else GaitConfig()
-        self.estimator = SupportPlaneEstimator(params, self.config.contact_effort)
+        self.observer = observer_for_task(self.config.task, params, self.config.contact_effort)
         self.stand = stand_pose(params)
         self._rng = np.random.default_rng(self.config.seed)
         self.policy: ActingRequest | None = None
@@ -105,9 +101,6 @@ class GaitControllerCore:
         self.shifts = np.zeros((4, 3))
         self.source = "hold" if self.episodic else self.config.default_action
         self._pending: tuple[np.ndarray, np.ndarray, int] | None = None
-        self._energy = 0.0
-        self._distance = 0.0
-        self._previous: tuple[np.ndarray, np.ndarray] | None = None  # q, contacts
         self._reset_asked = False
 
     def request(self, request: ActingRequest) -> None:
@@ -129,6 +122,7 @@ class GaitControllerCore:
         """The robot stands again after a termination: a new episode starts at the next step."""
         if self.phase == "resetting":
             self.phase = "acting"
+            self.observer.reset()  # the robot was set up again: no odometry across it
             self._new_episode()
 
     def _new_episode(self) -> None:
@@ -148,19 +142,12 @@ class GaitControllerCore:
         rates: np.ndarray,
     ) -> GaitTick:
         p = self.params
-        q = np.asarray(q, dtype=np.float64)
-        contacts = self.estimator.contacts(effort)
-        plane = self.estimator.update(q, roll, pitch, contacts)
-        if self._previous is not None:
-            both = contacts & self._previous[1]
-            self._distance += stance_displacement(self._previous[0], q, both, p)
-        self._previous = (q, contacts)
-        self._energy += float(np.sum(np.abs(np.asarray(qd) * np.nan_to_num(effort)))) * p.sim_dt
+        plane = self.observer.tick(q, qd, effort, roll, pitch, rates, self.gait_phase)
         transition = observation = None
         needs_reset = False
         if self.ticks % p.decimation == 0:
-            observation = build_observation(roll, pitch, rates, plane, self.gait_phase)
-            transition = self._finish_step(observation)
+            observation, velocity, power = self.observer.observe(self.gait_phase)
+            transition = self._finish_step(observation, velocity, power)
             if transition is not None and transition.terminated:
                 self.phase = "resetting"
                 needs_reset = True
@@ -187,18 +174,17 @@ class GaitControllerCore:
             targets, feet, self.shifts.copy(), transition, observation, self.source, plane, False
         )
 
-    def _finish_step(self, next_observation: np.ndarray) -> TransitionRecord | None:
+    def _finish_step(
+        self, next_observation: np.ndarray, velocity: float, power: float
+    ) -> TransitionRecord | None:
         p = self.params
-        velocity = self._distance / p.policy_dt
-        power = self._energy / p.policy_dt
-        self._distance = self._energy = 0.0
         if self._pending is None or self.phase != "acting":
             return None
         observation, action, version = self._pending
         self._pending = None
         self.step += 1
         self.phase_steps += 1
-        done = terminated(next_observation, p)
+        reward, done = step_outcome(self.observer, next_observation, velocity, power)
         phase_done = self.episodic and 0 < self.acting_steps <= self.phase_steps
         record = TransitionRecord(
             episode=self.episode,
@@ -207,7 +193,7 @@ class GaitControllerCore:
             observation=observation,
             action=action,
             next_observation=next_observation,
-            reward=step_reward(next_observation, velocity, power, p),
+            reward=reward,
             terminated=done,
             truncated=not done and (self.step >= p.episode_steps or phase_done),
         )

@@ -27,7 +27,8 @@ SIT_HEIGHT = 0.09  # m, hip to foot with the legs folded (the torso rests near t
 
 def sit_pose(params: StochLiteParams) -> np.ndarray:
     """Joints [12] rad with each foot below its hip at ``SIT_HEIGHT``."""
-    feet = np.array([[0.0, params.foot_lateral_offset * side, -SIT_HEIGHT] for side in LEG_SIDES])
+    lateral = params.abduction_offset + params.foot_lateral_offset
+    feet = np.array([[0.0, lateral * side, -SIT_HEIGHT] for side in LEG_SIDES])
     return leg_inverse_kinematics(feet, params).reshape(12)
 
 

@@ -7,8 +7,7 @@ leg x 10 + joint with legs and joints counted from 1 (11 ... 43), as on StochLab
 
 from __future__ import annotations
 
-import math
-
+from mdemorl_core.envs.stochlite_estimator import quaternion_roll_pitch
 from mdemorl_core.envs.stochlite_gait import JOINTS_PER_LEG, LEG_NAMES, StochLiteParams
 
 JOINT_NAMES: tuple[str, ...] = tuple(
@@ -28,7 +27,6 @@ def joint_limits(params: StochLiteParams) -> tuple[tuple[float, ...], tuple[floa
     return tuple(params.joint_lower) * legs, tuple(params.joint_upper) * legs
 
 
-def roll_pitch(x: float, y: float, z: float, w: float) -> tuple[float, float]:
-    """Roll and pitch (rad, ZYX Euler angles) of the orientation quaternion (x, y, z, w)."""
-    roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
-    return roll, math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x))))
+roll_pitch = quaternion_roll_pitch
+"""Roll and pitch (rad, ZYX Euler angles) of the orientation quaternion (x, y, z, w): the env's
+own conversion (``stochlite_estimator.quaternion_roll_pitch``)."""

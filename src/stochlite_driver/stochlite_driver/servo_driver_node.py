@@ -46,7 +46,7 @@ from leg2r_driver.ros_common import (
     make_control_loop,
     stamp_to_seconds,
 )
-from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from mdemorl_core.envs.stochlite_gait import task_params
 from stochlite_driver.b3m import B3MBus
 from stochlite_driver.b3m_sim import SimulatedB3MBus
 from stochlite_driver.robot import JOINT_NAMES, NUM_JOINTS, SERVO_IDS
@@ -85,7 +85,7 @@ class ServoDriverNode(ServoTargetsNode):
         super().__init__("servo_driver_node")
         s = declare(self, DEFAULTS)
         self.settings = s
-        self.safety = make_servo_safety(s, StochLiteParams())
+        self.safety = make_servo_safety(s, task_params(s["task"]))
         self.sim_bus = SimulatedB3MBus(s["servo_ids"]) if s["simulate_bus"] else None
         port_name = self.sim_bus.port_name if self.sim_bus is not None else s["port"]
         self.port = serial.Serial(port_name, s["baudrate"], timeout=s["read_timeout"])

@@ -36,6 +36,7 @@ from stochlite_driver.servo_safety import (
 
 SERVO_NODE_DEFAULTS: dict[str, object] = {
     **SAFETY_DEFAULTS,
+    "task": "StochLite-v0",  # StochLite-v0 | StochLite-v1: the robot's parameters
     "diagnostics_rate": 1.0,
     "executor_strategy": "thread",  # inline: a tick that never sleeps never runs a callback
     "realtime_priority": 0,

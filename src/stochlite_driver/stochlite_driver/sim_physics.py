@@ -1,7 +1,7 @@
 """The StochLite's PyBullet physics stepped one sim step at a time under servo run modes (no ROS).
 
-The world, robot, servo model and start pose are ``mdemorl_core.envs.stochlite.StochLiteEnv``'s
-own (its ``reset`` builds the sloped ground and spawns the robot standing; its servo command
+The world, robot, servo model and start pose are the task's env's own
+(``mdemorl_core.envs.stochlite.StochLiteEnv`` or ``stochlite_v1.StochLiteV1Env``) (its ``reset`` builds the sloped ground and spawns the robot standing; its servo command
 applies the servo's torque limit, gains and speed), so the simulated robot is the one the policy
 trains on. The env's ``step`` bundles the trajectory generator with the physics; a ROS robot gets
 joint targets from outside instead, so this class drives the env's physics below ``step``:
@@ -21,19 +21,30 @@ import numpy as np
 import pybullet
 
 from mdemorl_core.envs.stochlite import StochLiteEnv
-from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from mdemorl_core.envs.stochlite_gait import StochLiteParams, task_params
+from mdemorl_core.envs.stochlite_v1 import StochLiteV1Env
 from stochlite_driver.b3m import RunMode
 
 GRAVITY = np.array([0.0, 0.0, -9.81])  # m/s^2, the env's
 
 
 class StochLiteSimulation:
-    """One simulated robot; ``slope`` (roll, pitch) rad of the ground."""
+    """One simulated robot of ``task``'s env (``params`` default: the task's); ``slope`` (roll,
+    pitch) rad of the ground. StochLite-v1's robot has its nominal torso mass (a robot has one
+    mass; the env draws it per episode for training) and no pushes."""
 
     def __init__(
-        self, params: StochLiteParams | None = None, slope: tuple[float, float] = (0.0, 0.0)
+        self,
+        params: StochLiteParams | None = None,
+        slope: tuple[float, float] = (0.0, 0.0),
+        task: str = "StochLite-v0",
     ) -> None:
-        self.env = StochLiteEnv(params=params if params is not None else StochLiteParams())
+        params = params if params is not None else task_params(task)
+        self.env: StochLiteEnv = (
+            StochLiteV1Env(params, mass_scale=0.0, push_force=0.0)
+            if task == "StochLite-v1"
+            else StochLiteEnv(params=params)
+        )
         self.params = self.env.params
         self.slope = slope
         self.mode = RunMode.HOLD

@@ -54,7 +54,7 @@ from leg2r_driver.ros_common import (
     diagnostic_status,
     make_control_loop,
 )
-from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from mdemorl_core.envs.stochlite_gait import task_params
 from mdemorl_msgs.msg import ControllerPhase
 from stochlite_driver.b3m import RunMode
 from stochlite_driver.robot import roll_pitch
@@ -94,8 +94,9 @@ class StochLiteSimNode(ServoTargetsNode):
                 f"real_time_factor must be > 0 and waiting_mode one of {WAITING_MODES}, got "
                 f"{s['real_time_factor']}, {s['waiting_mode']!r}"
             )
-        params = StochLiteParams()
-        self.sim = StochLiteSimulation(params, (float(s["slope"][0]), float(s["slope"][1])))
+        params = task_params(s["task"])
+        slope = (float(s["slope"][0]), float(s["slope"][1]))
+        self.sim = StochLiteSimulation(params, slope, s["task"])
         self.safety = make_servo_safety(s, params)
         self.lock = threading.Lock()
         self.phase = ServoPhase.WAITING

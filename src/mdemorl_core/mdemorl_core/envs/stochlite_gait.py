@@ -2,16 +2,18 @@
 
 Pure numpy, shared by ``StochLiteEnv`` and the quadruped bringup. Frames: body frame x forward,
 y left, z up. Legs in the order FL, FR, BL, BR; each has an abduction joint (about body x) at its
-hip point, then hip and knee pitch joints (about -y, so positive swings the distal link forward)
-with no lateral offset, thigh and shank of ``thigh_length`` / ``shank_length``. Joint order per
-leg: (abduction, hip, knee); the knee works on the negative ("knee-forward") branch.
+hip point, then hip and knee pitch joints (about -y, so positive swings the distal link forward),
+thigh and shank of ``thigh_length`` / ``shank_length``. Joint order per
+leg: (abduction, hip, knee); the knee works on the negative ("knee-forward") branch. With an
+``abduction_offset`` d (0 in StochLite-v0, 0.096 m in StochLite-v1) the sagittal leg plane sits d
+outward of the abduction axis (+y on the left legs, -y on the right), as on StochLite.
 
 Foot trajectory per leg (in the leg's hip frame, metres): with the leg's phase phi,
-  x = x_shift - (step_length / 2) cos(phi),   y = y_shift,
+  x = x_shift - (step_length / 2) cos(phi),   y = y_nominal + y_shift,
   z = -standing_height + z_shift + step_height max(sin(phi), 0)
-i.e. a semi-ellipse: swing arc for phi in [0, pi), flat stance stroke (foot moving back, the body
-moving forward) for phi in [pi, 2 pi). Trot: FL and BR share a phase, FR and BL are half a period
-later. The policy's per-foot (x, y, z) shifts move the ellipse (``shift_limits`` scale [-1, 1]).
+with y_nominal = side x (abduction_offset + foot_lateral_offset), i.e. a semi-ellipse: swing arc
+for phi in [0, pi), flat stance stroke (foot moving back, the body moving forward) for phi in
+[pi, 2 pi). Trot: FL and BR share a phase, FR and BL are half a period later. The policy's per-foot (x, y, z) shifts move the ellipse (``shift_limits`` scale [-1, 1]).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class StochLiteParams:
         (-0.12, 0.07, 0.0),
         (-0.12, -0.07, 0.0),
     )  # m, abduction axis points in the body frame (FL, FR, BL, BR)
+    abduction_offset: float = 0.0  # m, abduction axis to the sagittal leg plane (outward)
     thigh_length: float = 0.12  # m
     shank_length: float = 0.12  # m, knee axis to foot sphere centre
     foot_radius: float = 0.015  # m
@@ -99,6 +102,11 @@ class StochLiteParams:
         if len(self.hip_positions) != 4 or any(len(p) != 3 for p in self.hip_positions):
             raise ValueError(
                 f"StochLiteParams.hip_positions must be 4 x 3, got {self.hip_positions}"
+            )
+        if not (math.isfinite(self.abduction_offset) and self.abduction_offset >= 0.0):
+            raise ValueError(
+                f"StochLiteParams.abduction_offset must be finite and >= 0, got "
+                f"{self.abduction_offset}"
             )
         if any(s < 0.0 for s in self.shift_limits) or len(self.shift_limits) != 3:
             raise ValueError("StochLiteParams.shift_limits must be 3 values >= 0")
@@ -158,7 +166,7 @@ def foot_targets(gait_phase: float, shifts: np.ndarray, params: StochLiteParams)
     ellipse_angle = ellipse_angles(leg_phases(gait_phase), params.duty_factor)
     x = -0.5 * params.step_length * np.cos(ellipse_angle)
     z = -params.standing_height + params.step_height * np.maximum(np.sin(ellipse_angle), 0.0)
-    y = params.foot_lateral_offset * np.asarray(LEG_SIDES)
+    y = (params.abduction_offset + params.foot_lateral_offset) * np.asarray(LEG_SIDES)
     return np.stack([x, y, z], axis=-1) + shifts
 
 
@@ -172,21 +180,40 @@ def action_to_shifts(action: np.ndarray, params: StochLiteParams) -> np.ndarray:
     return np.clip(action, -1.0, 1.0).reshape(4, 3) * np.asarray(params.shift_limits)
 
 
+def _lateral_offsets(shape: tuple[int, ...], params: StochLiteParams) -> np.ndarray | float:
+    """Signed abduction offsets broadcastable to joint arrays ``shape`` [..., 4, 3] minus the
+    last axis (0 when the leg has no offset: any shape [..., 3] then works)."""
+    if params.abduction_offset == 0.0:
+        return 0.0
+    if shape[-2:] != (4, 3):
+        raise ValueError(
+            f"with abduction_offset > 0 the legs' sides are needed: joints/feet must be "
+            f"[..., 4, 3] (legs FL, FR, BL, BR), got {shape}"
+        )
+    return params.abduction_offset * np.asarray(LEG_SIDES)
+
+
 def leg_forward_kinematics(joints: np.ndarray, params: StochLiteParams) -> np.ndarray:
-    """Foot positions in the hip frames. joints: [..., 3] (abduction, hip, knee) -> [..., 3] m."""
+    """Foot positions in the hip frames. joints: [..., 3] (abduction, hip, knee) -> [..., 3] m
+    ([..., 4, 3], legs in ``LEG_NAMES`` order, when ``abduction_offset`` > 0)."""
     joints = np.asarray(joints, dtype=np.float64)
     if joints.shape[-1:] != (3,):
         raise ValueError(f"leg_forward_kinematics: joints must be [..., 3], got {joints.shape}")
+    lateral = _lateral_offsets(joints.shape, params)
     abduction, hip, knee = joints[..., 0], joints[..., 1], joints[..., 2]
     l1, l2 = params.thigh_length, params.shank_length
     forward = l1 * np.sin(hip) + l2 * np.sin(hip + knee)
     down = l1 * np.cos(hip) + l2 * np.cos(hip + knee)
-    # The abduction joint rotates the sagittal leg plane about the body x axis.
-    return np.stack([forward, down * np.sin(abduction), -down * np.cos(abduction)], axis=-1)
+    # The abduction joint rotates the sagittal leg plane (offset ``lateral``) about body x.
+    cos_a, sin_a = np.cos(abduction), np.sin(abduction)
+    return np.stack(
+        [forward, lateral * cos_a + down * sin_a, lateral * sin_a - down * cos_a], axis=-1
+    )
 
 
 def leg_inverse_kinematics(feet: np.ndarray, params: StochLiteParams) -> np.ndarray:
-    """Joint angles [..., 3] reaching foot positions feet: [..., 3] (hip frames, m).
+    """Joint angles [..., 3] reaching foot positions feet: [..., 3] (hip frames, m; [..., 4, 3]
+    when ``abduction_offset`` > 0).
 
     Targets beyond the leg's reach are pulled in to 99.9 % of it (a trajectory generator should
     degrade gracefully rather than raise mid-step); angles are clipped to the joint limits.
@@ -194,10 +221,17 @@ def leg_inverse_kinematics(feet: np.ndarray, params: StochLiteParams) -> np.ndar
     feet = np.asarray(feet, dtype=np.float64)
     if feet.shape[-1:] != (3,):
         raise ValueError(f"leg_inverse_kinematics: feet must be [..., 3], got {feet.shape}")
+    lateral = _lateral_offsets(feet.shape, params)
     l1, l2 = params.thigh_length, params.shank_length
     x, y, z = feet[..., 0], feet[..., 1], feet[..., 2]
-    abduction = np.arctan2(y, -z)
-    down = np.sqrt(y**2 + z**2)
+    if params.abduction_offset == 0.0:
+        abduction = np.arctan2(y, -z)
+        down = np.sqrt(y**2 + z**2)
+    else:
+        # (y, z) is the leg-plane point (lateral, -down) turned by the abduction angle.
+        down = np.sqrt(np.maximum(y**2 + z**2 - params.abduction_offset**2, 1e-12))
+        turn = np.arctan2(z, y) - np.arctan2(-down, lateral)
+        abduction = (turn + math.pi) % (2.0 * math.pi) - math.pi
     reach = np.sqrt(x**2 + down**2)
     max_reach = 0.999 * (l1 + l2)
     min_reach = 1.001 * abs(l1 - l2) + 1e-6
@@ -208,3 +242,43 @@ def leg_inverse_kinematics(feet: np.ndarray, params: StochLiteParams) -> np.ndar
     hip = np.arctan2(x, down) - np.arctan2(l2 * np.sin(knee), l1 + l2 * np.cos(knee))
     joints = np.stack([abduction, hip, knee], axis=-1)
     return np.clip(joints, params.joint_lower, params.joint_upper)
+
+
+STOCHLITE_V1 = StochLiteParams(
+    hip_positions=(
+        (0.167, 0.096, 0.0),
+        (0.167, -0.096, 0.0),
+        (-0.167, 0.096, 0.0),
+        (-0.167, -0.096, 0.0),
+    ),  # the corners of the 0.334 x 0.192 m body
+    abduction_offset=0.096,
+    thigh_length=0.146,
+    shank_length=0.172,
+    servo_torque=7.0,
+    servo_speed=10.0,
+    standing_height=0.25,
+    foot_lateral_offset=0.0,
+    step_length=0.08,
+    step_height=0.08,
+    gait_period=0.4,
+    duty_factor=0.7,
+    shift_limits=(0.1, 0.05, 0.06),
+    sim_hz=200.0,
+    decimation=2,
+    energy_weight=0.0,
+    lateral_friction=0.8,
+)
+"""StochLite-v1's task: the authors' geometry and timing (see ``stochlite_v1``)."""
+
+TASK_PARAMS: dict[str, StochLiteParams] = {
+    "StochLite-v0": StochLiteParams(),
+    "StochLite-v1": STOCHLITE_V1,
+}
+"""Each StochLite task's parameters, for the nodes that must run the same task as the env."""
+
+
+def task_params(task: str) -> StochLiteParams:
+    """The parameters of ``task`` ("StochLite-v0" or "StochLite-v1"); ValueError otherwise."""
+    if task not in TASK_PARAMS:
+        raise ValueError(f"unknown StochLite task {task!r}; known: {sorted(TASK_PARAMS)}")
+    return TASK_PARAMS[task]

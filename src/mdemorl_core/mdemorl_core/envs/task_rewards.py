@@ -10,7 +10,7 @@ cannot learn (measured R^2 = 0 on fresh data, see ``AgentConfig``).
 
 Every function has the signature ``reward(obs N x O, act N x A, next_obs N x O) -> N`` and
 equals the environment's reward on real transitions (tested in ``test_task_rewards.py``) where the
-observation determines it: Leg2R-v0/-v1 and InvertedPendulum-v5 exactly,
+observation determines it: Leg2R-v0/-v1, StochLite-v1 and InvertedPendulum-v5 exactly,
 InvertedDoublePendulum-v5 to ~1e-4 while the pole speeds stay inside the observation's +-10 clip
 (the env reads MuJoCo's tip site, see ``task_terminations``). Hopper-v5 and Walker2d-v5
 reward the mean forward speed over the step, a difference of x positions the observation leaves
@@ -25,6 +25,7 @@ from collections.abc import Callable
 import torch
 
 from mdemorl_core.envs.leg2r_task import OBSERVATION_LAYOUT, Leg2RParams
+from mdemorl_core.envs.stochlite_gait import STOCHLITE_V1 as _STOCHLITE_V1
 from mdemorl_core.envs.task_terminations import (
     hopper_termination,
     inverted_double_pendulum_tip_height,
@@ -140,6 +141,25 @@ def walker2d_reward(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
     return _forward_locomotion_reward(obs, act, next_obs, 8, healthy)
 
 
+def stochlite_v1_reward(
+    obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+) -> torch.Tensor:
+    """StochLite-v1 (``stochlite_estimator.measured_reward``, default ``STOCHLITE_V1``, no energy
+    term): progress_weight x odometry speed (next_obs[10]) - orientation_weight x |roll/pitch -
+    estimated slope|^2 - angular_rate_weight x (roll rate^2 + pitch rate^2). Exact (up to the
+    env's float64 arithmetic on the float32 observation). Shapes: ``N x 11`` -> ``N``."""
+    del obs, act
+    p = _STOCHLITE_V1
+    x = next_obs
+    tilt_sq = (x[..., 0:2] - x[..., 6:8]).pow(2).sum(dim=-1)
+    rates_sq = x[..., 2:4].pow(2).sum(dim=-1)
+    return (
+        p.progress_weight * x[..., 10]
+        - p.orientation_weight * tilt_sq
+        - p.angular_rate_weight * rates_sq
+    )
+
+
 TASK_REWARDS: dict[str, RewardFunction] = {
     "Leg2R-v0": leg2r_reward,
     # v1's reward is v0's formula on the measured state with the nominal leg (leg2r_hardware).
@@ -148,6 +168,7 @@ TASK_REWARDS: dict[str, RewardFunction] = {
     "InvertedDoublePendulum-v5": inverted_double_pendulum_reward,
     "Hopper-v5": hopper_reward,
     "Walker2d-v5": walker2d_reward,
+    "StochLite-v1": stochlite_v1_reward,
 }
 """Tasks with a known reward, by Gymnasium id (the values of ``agent.task_reward``); Hopper and
 Walker2d are approximate (see their functions)."""

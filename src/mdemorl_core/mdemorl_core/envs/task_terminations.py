@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import torch
 
+from mdemorl_core.envs.stochlite_gait import STOCHLITE_V1 as _STOCHLITE_V1
+
 TerminationFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -114,6 +116,20 @@ def walker2d_termination(
     return ~((z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0))
 
 
+def stochlite_v1_termination(
+    obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+) -> torch.Tensor:
+    """StochLite-v1 (``stochlite_estimator.measured_termination``, absolute, default
+    ``STOCHLITE_V1``): |IMU roll or pitch| > max_tilt, |roll/pitch - estimated slope| > max_tilt,
+    or estimated height < min_height. Exact. Shapes: ``N x 11`` -> ``N``."""
+    del obs, act
+    _check(next_obs, 11, "StochLite-v1")
+    attitude, slope = next_obs[..., 0:2], next_obs[..., 6:8]
+    limit = _STOCHLITE_V1.max_tilt
+    tilted = (attitude.abs() > limit).any(dim=-1) | ((attitude - slope).abs() > limit).any(dim=-1)
+    return tilted | (next_obs[..., 5] < _STOCHLITE_V1.min_height)
+
+
 TASK_TERMINATIONS: dict[str, TerminationFunction] = {
     "Leg2R-v0": never_terminates,
     "Leg2RHardware-v0": never_terminates,
@@ -121,6 +137,7 @@ TASK_TERMINATIONS: dict[str, TerminationFunction] = {
     "InvertedDoublePendulum-v5": inverted_double_pendulum_termination,
     "Hopper-v5": hopper_termination,
     "Walker2d-v5": walker2d_termination,
+    "StochLite-v1": stochlite_v1_termination,
 }
 """Tasks with a known termination rule, by Gymnasium id (default env kwargs)."""
 
