@@ -130,12 +130,22 @@ class BNO055:
         self.errors = 0
 
     def _exchange(self, request: bytes, expect_data: bool) -> bytes:
+        try:
+            return self._attempts(request, expect_data)
+        except OSError as error:  # pyserial's SerialException: the adaptor is gone
+            self.errors += 1
+            raise BNO055Error(f"serial port failed: {error}") from error
+
+    def _attempts(self, request: bytes, expect_data: bool) -> bytes:
         last_error = "no attempt"
         for _ in range(self.retries):
             self.port.write(request)
             header = self.port.read(2)
             if len(header) < 2:
                 last_error = "timeout"
+            elif header[0] == READ_OK and expect_data and header[1] != request[3]:
+                # Line noise that looks like a reply header: not the length that was asked for.
+                last_error = f"reply of {header[1]} bytes to a read of {request[3]}"
             elif header[0] == READ_OK and expect_data:
                 data = self.port.read(header[1])
                 if len(data) == header[1]:

@@ -116,7 +116,12 @@ class MotorBus:
             if self._send(motor.can_id, pack_command(command, motor.ranges)):
                 sent.append(motor.can_id)
         self.counters["frames_sent"] += len(sent)
-        return self._collect(sent)
+        measurement = self._collect(sent)
+        # A motor whose command could not be sent (bus off, adaptor gone) did not answer either.
+        for i, motor in enumerate(self.motors):
+            if motor.can_id not in sent:
+                self.consecutive_misses[i] += 1
+        return measurement
 
     def _drain(self) -> None:
         """Absorb replies that arrived after the previous tick's timeout (counted as late).

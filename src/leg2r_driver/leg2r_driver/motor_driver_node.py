@@ -8,6 +8,10 @@ Each tick: safety output from the latest measurement -> one command frame per mo
 ``/joint_states`` (position, velocity, and effort = the torque the motors report applying, so a
 subscriber sees the applied torque drop to zero when the watchdog trips).
 
+A motor that stays silent for more than ``max_missed_replies`` ticks (or whose commands cannot be
+sent: bus off, adaptor gone) zeroes every torque and latches the e-stop: torque stays zero after
+the bus recovers until ``~/estop`` is released (``data: false``); /diagnostics reports ERROR.
+
 With ``can_interface: virtual`` and ``simulate_motors: true`` the node runs the simulated firmware
 (:mod:`simulated_motor`) in-process on the same virtual channel, for tests without hardware.
 """
@@ -46,6 +50,8 @@ from leg2r_driver.simulated_motor import SimulatedJoint, SimulatedMotorFirmware
 from mdemorl_msgs.msg import EffortCommand
 
 ESTOP_ACTIONS = ("zero_torque", "exit_motor_mode")
+# Bus counters whose growth makes the bus status WARN (garbage is counted, not latched).
+BUS_PROBLEMS = ("bus_errors", "malformed_frames", "unknown_replies", "error_frames")
 
 DEFAULTS: dict[str, object] = {
     "joint_names": ["hip", "knee"],
@@ -121,6 +127,8 @@ class MotorDriverNode(Node):
         self.applied = np.zeros(n)
         self.mode = Mode.WAITING
         self.fault_ticks = 0
+        self.fault_latched = False  # a motor fault latches the e-stop until ~/estop false
+        self.fault_latches = 0
         self.reported_bus_errors = 0
         self.running = True
 
@@ -146,6 +154,8 @@ class MotorDriverNode(Node):
     def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         with self.lock:
             self.gate.set_estop(bool(request.data))
+            if not request.data:
+                self.fault_latched = False
         response.success = True
         response.message = "e-stop latched" if request.data else "e-stop released"
         self.get_logger().warning(response.message)
@@ -179,6 +189,14 @@ class MotorDriverNode(Node):
             self.fault_ticks += 1
             torque, damping = np.zeros_like(torque), np.zeros_like(damping)
         measurement = self.bus.exchange(torque, damping)
+        if self.motor_fault() and not self.fault_latched:
+            # Latched (moteus' fault mode): a motor that answers again gets no torque until an
+            # explicit release; a release while it is still silent latches again.
+            with self.lock:
+                self.fault_latched = True
+                self.gate.set_estop(True)
+            self.fault_latches += 1
+            self.get_logger().error("motor fault latched: zero torque until ~/estop false")
         self.measurement = measurement
         self.applied = measurement.torque
         self.publish_joint_state(measurement)
@@ -204,9 +222,10 @@ class MotorDriverNode(Node):
         stats = self.loop.statistics.summary()
         rejected = sum(v for k, v in safety_counts.items() if k.startswith("rejected"))
         bus_counts = dict(self.bus.counters)
-        fault = self.motor_fault()
-        new_bus_errors = bus_counts.get("bus_errors", 0) > self.reported_bus_errors
-        self.reported_bus_errors = bus_counts.get("bus_errors", 0)
+        fault = self.motor_fault() or self.fault_latched
+        problems = sum(bus_counts.get(key, 0) for key in BUS_PROBLEMS)
+        new_bus_errors = problems > self.reported_bus_errors
+        self.reported_bus_errors = problems
         level = DiagnosticStatus.OK
         message = f"mode {self.mode.value}"
         if estop:
@@ -214,7 +233,7 @@ class MotorDriverNode(Node):
         if self.mode is Mode.WATCHDOG:
             level, message = DiagnosticStatus.WARN, message + ", no valid commands"
         if fault:
-            level, message = DiagnosticStatus.ERROR, message + ", motor silent: zero torque"
+            level, message = DiagnosticStatus.ERROR, message + ", motor fault latched: zero torque"
         safety = diagnostic_status(
             "motor_driver_node: safety",
             "leg2r",
@@ -224,6 +243,7 @@ class MotorDriverNode(Node):
                 "mode": self.mode.value,
                 "estop": estop,
                 "motor_fault": fault,
+                "fault_latches": self.fault_latches,
                 "rejected_total": rejected,
                 **safety_counts,
                 "applied_torque": self.applied.tolist(),

@@ -85,3 +85,34 @@ def test_error_replies_are_retried_then_raised(device: tuple[BNO055, SimulatedBN
 def test_decode_checks_length() -> None:
     with pytest.raises(ValueError, match="bytes"):
         decode_sample(bytes(4))
+
+
+class ScriptedPort:
+    """A serial port that answers every read from a script; an exception in it is raised."""
+
+    def __init__(self, script: list[bytes | Exception]) -> None:
+        self.script = script
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def read(self, size: int = 1) -> bytes:
+        item = self.script.pop(0) if self.script else b""
+        if isinstance(item, Exception):
+            raise item
+        return item[:size]
+
+    def reset_input_buffer(self) -> None:
+        pass
+
+
+def test_line_noise_and_a_lost_port_raise_bno055_errors() -> None:
+    noisy = BNO055(ScriptedPort([bytes([0xBB, 1]), bytes([0xBB, 2]), b"\x05\x00"]))
+    assert noisy.read(0x39, 2) == b"\x05\x00"  # the 1-byte "reply" to a 2-byte read is retried
+    assert noisy.errors == 1
+    with pytest.raises(BNO055Error, match="reply of 1 bytes to a read of 2"):
+        BNO055(ScriptedPort([bytes([0xBB, 1])] * 3), retries=3).read(0x39, 2)
+    gone = BNO055(ScriptedPort([serial.SerialException("device disconnected")]))
+    with pytest.raises(BNO055Error, match="serial port failed: device disconnected"):
+        gone.sample()
+    assert gone.errors == 1

@@ -85,6 +85,26 @@ def test_silent_motor_counts_timeouts_and_keeps_last_state(
     assert bus.consecutive_misses.tolist() == [0, 0]
 
 
+def test_motors_count_as_silent_while_their_commands_cannot_be_sent(
+    rig: tuple[MotorBus, SimulatedMotorFirmware], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus, _ = rig
+    bus.enter_motor_mode()
+
+    def bus_off(message: can.Message, timeout: float | None = None) -> None:
+        raise can.CanOperationError("bus off")
+
+    monkeypatch.setattr(bus._bus, "send", bus_off)
+    for _ in range(3):
+        measurement = bus.exchange(np.zeros(2), np.zeros(2))
+    assert measurement.fresh.tolist() == [False, False]
+    assert bus.consecutive_misses.tolist() == [3, 3]
+    assert bus.counters["bus_errors"] == 6 and "bus off" in bus.last_error
+    monkeypatch.undo()
+    bus.exchange(np.zeros(2), np.zeros(2))
+    assert bus.consecutive_misses.tolist() == [0, 0]
+
+
 def test_safety_gate_watchdog_zeroes_the_motor(
     rig: tuple[MotorBus, SimulatedMotorFirmware],
 ) -> None:

@@ -1,4 +1,5 @@
-"""motor_driver_node in-process: a motor that stops answering zeroes every torque (a fault)."""
+"""motor_driver_node in-process: a motor that stops answering zeroes every torque and latches a
+fault; torque returns only after the e-stop release."""
 
 import os
 import tempfile
@@ -8,6 +9,7 @@ import uuid
 import numpy as np
 import pytest
 import rclpy
+from std_srvs.srv import SetBool
 
 from leg2r_driver.motor_driver_node import MotorDriverNode
 from leg2r_driver.ros_testing import pick_domain_id
@@ -26,7 +28,7 @@ def send(node: MotorDriverNode, efforts: list[float], seconds: float) -> None:
         time.sleep(0.002)
 
 
-def test_silent_motor_zeroes_all_torques_until_it_answers_again() -> None:
+def test_silent_motor_zeroes_all_torques_and_latches_until_released() -> None:
     os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="leg2r_fault_log_")
     args = ["--ros-args"]
     for parameter in (
@@ -54,7 +56,13 @@ def test_silent_motor_zeroes_all_torques_until_it_answers_again() -> None:
         assert abs(firmware.joint(1).applied_torque) < 0.01  # the healthy motor gets no torque
         firmware.silent_ids.clear()
         send(node, [0.5, 0.5], 0.3)
-        assert not node.motor_fault()
+        assert not node.motor_fault()  # it answers again, but the fault stays latched
+        assert node.fault_latched and node.fault_latches == 1
+        assert abs(firmware.joint(1).applied_torque) < 0.01
+        assert abs(firmware.joint(2).applied_torque) < 0.01
+        node.on_estop(SetBool.Request(data=False), SetBool.Response())
+        send(node, [0.5, 0.5], 0.3)
+        assert not node.fault_latched
         np.testing.assert_allclose(
             [firmware.joint(1).applied_torque, firmware.joint(2).applied_torque], 0.5, atol=0.01
         )
