@@ -1,15 +1,21 @@
-"""The measured observation against the env's true one, on flat and sloped ground."""
+"""The measured observation: against StochLite-v0's true one, and equal to StochLite-v1's."""
 
 import numpy as np
 import pytest
 
 from mdemorl_core.envs.stochlite import StochLiteEnv
+from mdemorl_core.envs.stochlite_gait import STOCHLITE_V1
+from mdemorl_core.envs.stochlite_v1 import StochLiteV1Env
+from stochlite_driver.b3m import RunMode
+from stochlite_driver.gait_core import GaitConfig, GaitControllerCore
 from stochlite_driver.gait_observation import (
     SupportPlaneEstimator,
     build_observation,
+    observer_for_task,
     terminated,
 )
 from stochlite_driver.robot import roll_pitch
+from stochlite_driver.sim_physics import StochLiteSimulation
 
 FOOT_LINKS = (3, 7, 11, 15)  # the URDF's foot links, in leg order
 
@@ -78,3 +84,45 @@ def test_estimator_keeps_its_estimate_with_fewer_than_three_contacts() -> None:
     assert estimator.update(tilted, 0.0, 0.0, np.ones(4, dtype=bool)) != first
     with pytest.raises(ValueError, match="contact_effort"):
         SupportPlaneEstimator(params, contact_effort=0.0)
+
+
+@pytest.mark.parametrize("slope", [(0.0, 0.0), (0.15, -0.15)])
+def test_node_core_observes_stochlite_v1_as_the_env_does(slope: tuple[float, float]) -> None:
+    """The gait controller's core, fed the simulated robot's joint states and IMU tick by tick
+    (as the node is from /joint_states and /imu/data), emits the env's observations, rewards
+    and terminations for the same zero-shift episode."""
+    env = StochLiteV1Env(mass_scale=0.0)  # the simulated robot has the nominal mass
+    sim = StochLiteSimulation(slope=slope, task="StochLite-v1")
+    core = GaitControllerCore(sim.params, GaitConfig(task="StochLite-v1"))
+    assert sim.params == STOCHLITE_V1 and core.observer.dim == 11
+    try:
+        env_obs, _ = env.reset(seed=0, options={"slope": slope})
+        env_steps = [env.step(np.zeros(12)) for _ in range(60)]
+        transitions = []
+        while len(transitions) < len(env_steps):
+            q, qd, effort = sim.joint_state()
+            quaternion, rates, _ = sim.imu()
+            roll, pitch = roll_pitch(*quaternion)
+            result = core.tick(q, qd, effort, roll, pitch, rates)
+            sim.step(RunMode.NORMAL, result.targets)
+            if result.transition is not None:
+                transitions.append(result.transition)
+        np.testing.assert_allclose(transitions[0].observation, env_obs, atol=1e-6)
+        for transition, (obs, reward, terminated, _, _) in zip(transitions, env_steps, strict=True):
+            np.testing.assert_allclose(transition.next_observation, obs, atol=1e-6)
+            assert transition.reward == pytest.approx(reward, abs=1e-6)
+            assert transition.terminated == terminated
+        estimated_slope = np.abs(env_steps[-1][0][6:8])
+        assert np.all(estimated_slope > 0.05) == any(slope)  # the estimate sees the incline
+    finally:
+        env.close()
+        sim.close()
+
+
+def test_observers_per_task_and_unknown_task() -> None:
+    v0 = observer_for_task("StochLite-v0")
+    v1 = observer_for_task("StochLite-v1")
+    assert (v0.dim, v0.contact_source) == (10, "effort")
+    assert (v1.dim, v1.contact_source) == (11, "schedule")
+    with pytest.raises(ValueError, match="StochLite-v7"):
+        observer_for_task("StochLite-v7")

@@ -9,9 +9,9 @@ from stochlite_driver.b3m import RunMode
 from stochlite_driver.sim_physics import StochLiteSimulation
 
 
-@pytest.fixture
-def sim() -> Iterator[StochLiteSimulation]:
-    simulation = StochLiteSimulation()
+@pytest.fixture(params=["StochLite-v0", "StochLite-v1"])
+def sim(request: pytest.FixtureRequest) -> Iterator[StochLiteSimulation]:
+    simulation = StochLiteSimulation(task=request.param)
     yield simulation
     simulation.close()
 
