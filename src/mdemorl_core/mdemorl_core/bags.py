@@ -5,6 +5,7 @@ A bag recorded by the trainer holds ``mdemorl_msgs/msg/Transition`` messages on
 bag whose recorder was killed (no ``metadata.yaml``, no MCAP summary, a cut last record) still gives
 every complete message before the cut; the report says what was dropped and why. Message types are
 taken from the schemas stored in the bag itself, so no ROS install is needed to read one.
+:func:`write_transitions` writes such a bag from arrays (test fixtures, fault injection).
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mcap.exceptions import McapError
-from mcap.records import Channel, Message, Schema
-from mcap.stream_reader import StreamReader
+from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.base import TypesysError
+
+from mdemorl_core.mcap_salvage import MAGIC, ScanDamage, topic_messages
 
 TRANSITION_TOPIC = "/mdemorl/transition"
 TRANSITION_TYPE = "mdemorl_msgs/msg/Transition"
+# Actions are normalised to [-1, 1]; no task's observation or reward comes near this magnitude, so
+# a value beyond it is a damaged float (a flipped exponent bit), not data.
+MAX_ABS_VALUE = 1e6
 
 
 class BagError(ValueError):
@@ -69,14 +74,26 @@ class BagReadReport:
     transitions: int = 0
     rejected_non_finite: int = 0
     rejected_wrong_dims: int = 0
+    rejected_out_of_range: int = 0
+    undecodable: int = 0
+    skipped_chunks: int = 0
+    bad_records: int = 0
+    unknown_channel_messages: int = 0
     truncated_files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{self.transitions} transitions from {len(self.files)} file(s)"]
-        if self.rejected_non_finite:
-            parts.append(f"{self.rejected_non_finite} rejected for NaN/Inf")
-        if self.rejected_wrong_dims:
-            parts.append(f"{self.rejected_wrong_dims} rejected for inconsistent dimensions")
+        counts = (
+            (self.rejected_non_finite, "rejected for NaN/Inf"),
+            (self.rejected_wrong_dims, "rejected for inconsistent dimensions"),
+            (self.rejected_out_of_range, "rejected for implausible values"),
+            (self.undecodable, "undecodable messages skipped"),
+            (self.skipped_chunks, "damaged chunks skipped"),
+            (self.bad_records, "damaged records skipped"),
+            (self.unknown_channel_messages, "messages on undeclared channels skipped"),
+        )
+        parts += [f"{count} {what}" for count, what in counts if count]
         if self.truncated_files:
             parts.append(f"truncated (read up to the cut): {', '.join(self.truncated_files)}")
         return "; ".join(parts)
@@ -94,28 +111,26 @@ def _mcap_files(bag: Path) -> list[Path]:
 
 
 def _messages(path: Path, topic: str, report: BagReadReport) -> Iterator[tuple[str, str, bytes]]:
-    """Yield (schema name, schema text, CDR bytes) of every complete message on ``topic``."""
-    schemas: dict[int, Schema] = {}
-    channels: dict[int, Channel] = {}
-    records_read = 0
-    with path.open("rb") as stream:
-        try:
-            for record in StreamReader(stream).records:
-                records_read += 1
-                if isinstance(record, Schema):
-                    schemas[record.id] = record
-                elif isinstance(record, Channel):
-                    channels[record.id] = record
-                elif isinstance(record, Message):
-                    channel = channels.get(record.channel_id)
-                    if channel is None or channel.topic != topic:
-                        continue
-                    schema = schemas[channel.schema_id]
-                    yield schema.name, schema.data.decode(), record.data
-        except (McapError, EOFError, struct.error) as error:
-            if records_read == 0:
-                raise BagError(f"{path} is not a readable MCAP file: {error!r}") from error
-            report.truncated_files.append(path.name)
+    """Yield (schema name, schema text, CDR bytes) of every intact message on ``topic``."""
+    # Whole file in memory: a trainer's bag of an hour's transitions is tens of MB.
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BagError(f"cannot read {path}: {error}") from error
+    if not data.startswith(MAGIC):
+        raise BagError(f"{path} is not a readable MCAP file (no MCAP magic at its start)")
+    damage = ScanDamage()
+    yield from topic_messages(data, topic, damage)
+    report.skipped_chunks += damage.skipped_chunks
+    report.bad_records += damage.bad_records
+    report.unknown_channel_messages += damage.unknown_channel_messages
+    report.notes += [f"{path.name}: {note}" for note in damage.notes]
+    if damage.cut_at is not None:
+        report.truncated_files.append(path.name)
+        report.notes.append(
+            f"{path.name}: a record at byte {damage.cut_at} of {len(data)} runs past its end "
+            "(cut, or a damaged length); read everything before it"
+        )
 
 
 def read_transitions(
@@ -123,8 +138,10 @@ def read_transitions(
 ) -> tuple[TransitionArrays, BagReadReport]:
     """Read every valid ``Transition`` of a bag directory (or one ``.mcap`` file).
 
-    Transitions with NaN/Inf values, or whose dimensions differ from those of most transitions,
-    are counted and left out. Raises :class:`BagError` when the bag holds no valid transition.
+    Transitions with NaN/Inf values, actions outside [-1, 1], values beyond ``MAX_ABS_VALUE``, or
+    dimensions that differ from those of most transitions are counted and left out, and so are
+    messages that do not decode; damaged or cut files are read as far as they are intact
+    (:mod:`mdemorl_core.mcap_salvage`), and the report says what was lost. Raises :class:`BagError` when the bag holds no valid transition.
     """
     bag = Path(bag)
     report = BagReadReport()
@@ -138,13 +155,25 @@ def read_transitions(
                     f"{topic} in {path} has type {type_name}, expected {TRANSITION_TYPE}"
                 )
             if type_name not in registered:
-                typestore.register(get_types_from_msg(type_text, type_name))
+                try:
+                    typestore.register(get_types_from_msg(type_text, type_name))
+                except TypesysError as error:
+                    raise BagError(
+                        f"the schema of {topic} in {path} is damaged: {error}"
+                    ) from error
                 registered.add(type_name)
-            msg: Any = typestore.deserialize_cdr(data, type_name)
+            try:
+                msg: Any = typestore.deserialize_cdr(data, type_name)
+            except (SerdeError, ValueError, IndexError, struct.error, UnicodeDecodeError):
+                report.undecodable += 1
+                continue
             obs, act, next_obs = msg.observation, msg.action, msg.next_observation
             values = np.concatenate([obs, act, next_obs, [msg.reward]])
             if not np.all(np.isfinite(values)):
                 report.rejected_non_finite += 1
+                continue
+            if np.any(np.abs(act) > 1.0) or np.any(np.abs(values) > MAX_ABS_VALUE):
+                report.rejected_out_of_range += 1
                 continue
             rows.append(
                 (
@@ -171,7 +200,10 @@ def read_transitions(
         report.rejected_wrong_dims = len(rows) - len(consistent)
         rows = consistent if obs_dim == next_dim else []
     if not rows:
-        raise BagError(f"no valid {TRANSITION_TYPE} on {topic} in {bag} ({report.summary()})")
+        notes = "".join(f"; {note}" for note in report.notes)
+        raise BagError(
+            f"no valid {TRANSITION_TYPE} on {topic} in {bag} ({report.summary()}{notes})"
+        )
     columns = list(zip(*rows, strict=True))
     arrays = TransitionArrays(
         obs=np.stack(columns[0]).astype(np.float32),
@@ -186,3 +218,40 @@ def read_transitions(
     )
     report.transitions = len(arrays)
     return arrays, report
+
+
+def write_transitions(
+    path: Path, data: TransitionArrays, msg_definition: str, topic: str = TRANSITION_TOPIC
+) -> None:
+    """Write ``data`` as a rosbag2 directory ``path`` (MCAP storage) in the trainer recorder's
+    layout: one ``Transition`` per row on ``topic``, stamped 1 ms apart.
+
+    ``msg_definition`` is the text of ``Transition.msg`` (mdemorl_msgs; the bag stores it as the
+    schema, which :func:`read_transitions` reads back).
+    """
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    typestore = get_typestore(Stores.ROS2_KILTED)
+    typestore.register(get_types_from_msg(msg_definition, TRANSITION_TYPE))
+    transition = typestore.types[TRANSITION_TYPE]
+    header = typestore.types["std_msgs/msg/Header"]
+    stamp = typestore.types["builtin_interfaces/msg/Time"]
+    with Writer(Path(path), version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection(topic, TRANSITION_TYPE, typestore=typestore)
+        for i in range(len(data)):
+            nanoseconds = i * 1_000_000
+            msg = transition(
+                header=header(
+                    stamp=stamp(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9), frame_id=""
+                ),
+                episode=int(data.episode[i]),
+                step=int(data.step[i]),
+                policy_version=int(data.policy_version[i]),
+                observation=np.asarray(data.obs[i], dtype=np.float32),
+                action=np.asarray(data.act[i], dtype=np.float32),
+                next_observation=np.asarray(data.next_obs[i], dtype=np.float32),
+                reward=np.float32(data.rew[i]),
+                terminated=bool(data.terminated[i]),
+                truncated=bool(data.truncated[i]),
+            )
+            writer.write(connection, nanoseconds, typestore.serialize_cdr(msg, TRANSITION_TYPE))

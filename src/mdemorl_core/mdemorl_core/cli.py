@@ -35,6 +35,7 @@ from mdemorl_core.config import (
     build_train_config,
     bundled_config_names,
     config_to_dict,
+    merge_config,
     read_yaml_mapping,
     resolve_config_path,
 )
@@ -174,11 +175,47 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
             read_yaml_mapping(resolve_config_path(args.config)) if args.config is not None else {}
         )
     merged = apply_overrides(document, args.overrides)
+    check_before_flags(merged)
     merged.update(_flag_values(args))
     config = build_train_config(merged)
     if args.resume:
         check_resume_config(stored, config)
     return config
+
+
+def check_before_flags(document: dict[str, Any]) -> None:
+    """Type- and range-check the file and ``--set`` values before the dedicated flags replace
+    some of them: ``--set epochs= --epochs 5`` is still a bad ``epochs``, not a silent override."""
+    merge_config(TrainConfig(), document)
+
+
+def check_runtime(config: TrainConfig) -> tuple[int, int]:
+    """Check the device and build the task's env once, before anything is written, so that a
+    missing GPU, an unknown env id or a bad ``env_kwargs`` entry exits 2 naming the key.
+
+    Returns the env's (obs_dim, act_dim).
+    """
+    import torch
+
+    from mdemorl_core.envs_util import EnvSetupError, make_env, space_dims
+    from mdemorl_core.training.loop import resolve_device
+
+    device = resolve_device(config.device)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            "device", f"{config.device!r}: only {torch.cuda.device_count()} CUDA device(s) here"
+        )
+    try:
+        env = make_env(config.env_id, config.seed, config.max_episode_steps, **config.env_kwargs)
+    except EnvSetupError as error:
+        raise ConfigError("env_id", str(error)) from error
+    except (TypeError, ValueError) as error:
+        # The env's constructor refused an argument (gymnasium re-raises it as a TypeError).
+        raise ConfigError("env_kwargs" if config.env_kwargs else "env_id", str(error)) from error
+    try:
+        return space_dims(env)
+    finally:
+        env.close()
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -187,6 +224,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.stop_after_epoch is not None and args.stop_after_epoch < 1:
         raise ConfigError("--stop-after-epoch", f"must be >= 1, got {args.stop_after_epoch}")
     config = resolve_train_config(args)
+    check_runtime(config)
     try:
         summary = train(
             config,

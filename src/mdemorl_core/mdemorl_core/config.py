@@ -3,6 +3,8 @@
 Defaults live in the dataclasses. A YAML file and then `--set a.b=value` overrides are merged on
 top of them, and every value is checked against the field's type hint (walking nested dataclasses
 generically), so a typo or a wrong type fails early with a `ConfigError` naming the dotted key.
+Ranges are declared once, in each dataclass's ``LIMITS`` table (:mod:`mdemorl_core.limits`), and
+checked by its ``__post_init__``; a violation becomes a `ConfigError` naming the dotted key too.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
 from mdemorl_core.agent import AgentConfig
+from mdemorl_core.limits import FieldValueError, Limits, at_least, check_choice, check_limits
 
 ALGORITHMS = ("mdemorl", "mbpo", "mopac", "sac")
 
@@ -57,6 +61,29 @@ class TrainConfig:
     checkpoint_every: int = 1
     torch_threads: int | None = None
     agent: AgentConfig = field(default_factory=AgentConfig)
+
+    LIMITS: ClassVar[dict[str, Limits]] = {
+        "epochs": at_least(1, 1_000_000),
+        "seed": at_least(0, 2**32 - 1),
+        "steps_per_epoch": at_least(1, 1_000_000_000),
+        "eval_every": at_least(1, 1_000_000),
+        "eval_episodes": at_least(1, 100_000),
+        "eval_planner_episodes": at_least(0, 100_000),  # 0: no planner evaluation
+        "max_episode_steps": at_least(1, 1_000_000_000),
+        "checkpoint_every": at_least(1, 1_000_000),
+        "torch_threads": at_least(1, 4096),
+    }
+
+    def __post_init__(self) -> None:
+        check_choice(self, "algo", ALGORITHMS)
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise FieldValueError(
+                "device", f"must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+            )
+        check_limits(self, self.LIMITS)
+
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:[0-9]+)?")
 
 
 def _join(prefix: str, name: str) -> str:
@@ -192,8 +219,10 @@ def merge_config(base: DataclassT, updates: Mapping[str, Any], prefix: str = "")
         changes[name] = _coerce(value, hints[name], key, getattr(base, name))
     try:
         return dataclasses.replace(base, **changes)
+    except FieldValueError as error:
+        # A dataclass's own __post_init__ checks (LIMITS, choices, num_elites <= ensemble_size).
+        raise ConfigError(_join(prefix, error.field), error.rule) from error
     except (ValueError, TypeError) as error:
-        # A dataclass's own __post_init__ checks (e.g. num_elites <= ensemble_size).
         raise ConfigError(prefix or type(base).__name__, str(error)) from error
 
 
@@ -302,7 +331,11 @@ def build_train_config(
             "agent.algo",
             f"{explicit_agent_algo!r} differs from algo {config.algo!r}; set only algo",
         )
-    config = dataclasses.replace(config, agent=dataclasses.replace(config.agent, algo=config.algo))
+    try:
+        agent = dataclasses.replace(config.agent, algo=config.algo)
+    except FieldValueError as error:  # e.g. agent.act "planner" with algo "sac"
+        raise ConfigError(f"agent.{error.field}", error.rule) from error
+    config = dataclasses.replace(config, agent=agent)
     validate_train_config(config)
     return config
 
@@ -319,30 +352,6 @@ def load_config_text(text: str) -> TrainConfig:
 
 
 def validate_train_config(config: TrainConfig) -> None:
-    """Range checks that type hints cannot express; raises ConfigError naming the key."""
+    """The check that needs the whole document (ranges and choices are the dataclasses' own)."""
     if not config.env_id:
         raise ConfigError("env_id", "is required (give --env ID or env_id in the config file)")
-    if config.algo not in ALGORITHMS:
-        raise ConfigError("algo", f"must be one of {list(ALGORITHMS)}, got {config.algo!r}")
-    positive = {
-        "epochs": config.epochs,
-        "steps_per_epoch": config.steps_per_epoch,
-        "eval_every": config.eval_every,
-        "eval_episodes": config.eval_episodes,
-        "checkpoint_every": config.checkpoint_every,
-    }
-    if config.max_episode_steps is not None:
-        positive["max_episode_steps"] = config.max_episode_steps
-    if config.torch_threads is not None:
-        positive["torch_threads"] = config.torch_threads
-    if config.eval_planner_episodes < 0:
-        raise ConfigError(
-            "eval_planner_episodes", f"must be >= 0, got {config.eval_planner_episodes}"
-        )
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(key, f"must be >= 1, got {value}")
-    if not 0 <= config.seed < 2**32:
-        raise ConfigError("seed", f"must be in [0, 2**32), got {config.seed}")
-    if config.device != "cpu" and config.device != "cuda" and not config.device.startswith("cuda:"):
-        raise ConfigError("device", f"must be 'cpu', 'cuda' or 'cuda:N', got {config.device!r}")

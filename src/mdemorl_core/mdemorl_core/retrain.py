@@ -23,6 +23,8 @@ from mdemorl_core.config import (
     read_yaml_mapping,
 )
 
+DEFAULT_ENV = "Leg2R-v0"
+
 
 def add_parser(commands: Any) -> None:
     """Register the `retrain` subcommand on the `mdemorl` CLI's subparsers."""
@@ -37,7 +39,7 @@ def add_parser(commands: Any) -> None:
     )
     retrain.add_argument("--out", required=True, type=Path, help="new run directory")
     retrain.add_argument("--init", type=Path, help="start from this run's last checkpoint")
-    retrain.add_argument("--env", help="task the bags were recorded on (default: Leg2R-v0)")
+    retrain.add_argument("--env", help=f"task the bags were recorded on (default: {DEFAULT_ENV})")
     retrain.add_argument("--algo", help="algorithm (default: mdemorl)")
     retrain.add_argument("--seed", type=int, help="agent seed")
     retrain.add_argument("--config", type=Path, help="YAML file with TrainConfig fields")
@@ -46,23 +48,33 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mdemorl_core.envs_util import make_env, space_dims
+    from mdemorl_core.cli import check_before_flags, check_runtime
     from mdemorl_core.training.online import retrain_from_bags
-    from mdemorl_core.training.run_dir import RunPaths, check_resumable, read_run_config
+    from mdemorl_core.training.run_dir import (
+        RunDirError,
+        RunPaths,
+        check_resumable,
+        read_run_config,
+    )
 
     if args.init is not None:
         if args.config is not None:
             raise ConfigError(
                 "init", "--config cannot be combined with --init (its config is used)"
             )
-        check_resumable(RunPaths(args.init))
+        try:
+            check_resumable(RunPaths(args.init))
+        except RunDirError as error:
+            raise RunDirError(f"--init {args.init}: {error}") from error
         document: dict[str, Any] = config_to_dict(read_run_config(args.init))
         document["agent"].pop("algo", None)  # `algo` is the single source of truth
     else:
         document = read_yaml_mapping(args.config) if args.config is not None else {}
     document = apply_overrides(document, args.overrides)
-    if args.env is not None or "env_id" not in document:
-        document["env_id"] = args.env or "Leg2R-v0"
+    check_before_flags(document)
+    if args.env is not None:
+        document["env_id"] = args.env
+    document.setdefault("env_id", DEFAULT_ENV)
     for key in ("algo", "seed"):
         if getattr(args, key) is not None:
             document[key] = getattr(args, key)
@@ -71,9 +83,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(config.torch_threads)
-    env = make_env(config.env_id, config.seed, config.max_episode_steps, **config.env_kwargs)
-    obs_dim, act_dim = space_dims(env)
-    env.close()
+    obs_dim, act_dim = check_runtime(config)
     try:
         trainer, reports = retrain_from_bags(
             args.bags, config, args.out, obs_dim, act_dim, init=args.init
@@ -85,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("bag" if args.init is None else "init", str(error)) from error
     for bag, report in reports:
         print(f"{bag}: used {report.transitions} transitions ({report.summary()})")
+        for note in report.notes:
+            print(f"  {note}")
     start = f", continuing {args.init}" if args.init is not None else ""
     print(
         f"Retrained {config.algo} on {sum(r.transitions for _, r in reports)} transitions from "

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from mdemorl_core.agents.sac import SACConfig
 from mdemorl_core.envs.task_rewards import TASK_REWARDS
 from mdemorl_core.envs.task_terminations import TASK_TERMINATIONS
+from mdemorl_core.limits import (
+    UNIT,
+    FieldValueError,
+    Limits,
+    at_least,
+    check_choice,
+    check_limits,
+)
 from mdemorl_core.models.ensemble import EnsembleConfig
 from mdemorl_core.planning.dmd_mpc import PlannerConfig
 from mdemorl_core.planning.schedules import ScheduleConfig
@@ -72,38 +81,29 @@ class AgentConfig:
     distill: bool = False
     distill_capacity: int = 10_000
 
+    LIMITS: ClassVar[dict[str, Limits]] = {
+        "train_every": at_least(1, 10_000_000),
+        "model_train_every": at_least(1, 10_000_000),
+        "env_buffer_capacity": at_least(1, 100_000_000),
+        "mpc_buffer_capacity": at_least(1, 100_000_000),
+        "mpc_retain_steps": at_least(1, 100_000_000),
+        "real_ratio": UNIT,
+        "utd_ratio": at_least(0.0, 1000.0),
+        "initial_random_steps": at_least(0, 1_000_000_000),
+        "min_model_data": at_least(2, 1_000_000_000),
+        "act_horizon": at_least(1, 1000),
+        "distill_capacity": at_least(1, 100_000_000),
+    }
+
     def __post_init__(self) -> None:
-        choices = {
-            "algo": ALGOS,
-            "update_mode": UPDATE_MODES,
-            "act": ACTORS,
-            "task_reward": ("", *TASK_REWARDS),
-            "task_termination": ("", *TASK_TERMINATIONS),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
-                )
+        check_choice(self, "algo", ALGOS)
+        check_choice(self, "update_mode", UPDATE_MODES)
+        check_choice(self, "act", ACTORS)
+        check_choice(self, "task_reward", ("", *TASK_REWARDS))
+        check_choice(self, "task_termination", ("", *TASK_TERMINATIONS))
         if self.act != "policy" and self.algo == "sac":
-            raise ValueError(f"act {self.act!r} needs a model: algo 'sac' has none")
-        if not 0.0 <= self.real_ratio <= 1.0:
-            raise ValueError(f"real_ratio must be in [0, 1], got {self.real_ratio}")
-        if self.utd_ratio < 0.0:
-            raise ValueError(f"utd_ratio must be >= 0, got {self.utd_ratio}")
-        for name in (
-            "train_every",
-            "model_train_every",
-            "mpc_retain_steps",
-            "act_horizon",
-            "distill_capacity",
-            "env_buffer_capacity",
-            "mpc_buffer_capacity",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.initial_random_steps < 0 or self.min_model_data < 2:
-            raise ValueError("initial_random_steps must be >= 0 and min_model_data >= 2")
+            raise FieldValueError("act", f"{self.act!r} needs a model: algo 'sac' has none")
+        check_limits(self, self.LIMITS)
 
 
 def planner_config_for(algo: str, planner: PlannerConfig) -> PlannerConfig:

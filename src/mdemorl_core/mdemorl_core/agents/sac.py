@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mdemorl_core.agents.legacy_critic import upgrade_twin_optimizer_state, upgrade_twin_state
+from mdemorl_core.limits import UNIT, Limits, above, at_least, check_limits, check_order
 from mdemorl_core.models.ensemble import EnsembleLinear
 from mdemorl_core.types import TransitionBatch
 
@@ -59,6 +60,26 @@ class SACConfig:
     log_std_min: float = -10.0
     log_std_max: float = 2.0
     bf16: bool = False
+
+    LIMITS: ClassVar[dict[str, Limits]] = {
+        "hidden_size": at_least(1, 65536),
+        "num_layers": at_least(1, 64),
+        "actor_lr": above(0.0, 1.0),
+        "critic_lr": above(0.0, 1.0),
+        "alpha_lr": above(0.0, 1.0),
+        "gamma": UNIT,
+        "tau": above(0.0, 1.0),
+        "batch_size": at_least(1, 1 << 20),
+        "init_alpha": above(0.0, 1e4),  # trained as log(alpha)
+        "target_entropy": at_least(-1e4, 1e4),
+        "grad_clip": above(0.0, 1e9),
+        "log_std_min": at_least(-100.0, 100.0),
+        "log_std_max": at_least(-100.0, 100.0),
+    }
+
+    def __post_init__(self) -> None:
+        check_limits(self, self.LIMITS)
+        check_order(self, "log_std_min", "log_std_max", strict=True)
 
 
 def build_mlp(in_dim: int, out_dim: int, hidden_size: int, num_layers: int) -> nn.Sequential:

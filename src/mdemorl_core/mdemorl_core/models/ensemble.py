@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mdemorl_core.limits import Limits, above, at_least, check_limits, check_order
 from mdemorl_core.models.normalizer import Normalizer
 
 
@@ -54,13 +55,27 @@ class EnsembleConfig:
     init_min_log_var: float = -10.0
     bf16_inference: bool = False
 
+    LIMITS: ClassVar[dict[str, Limits]] = {
+        "ensemble_size": at_least(1, 1024),
+        "num_elites": at_least(1, 1024),
+        "hidden_size": at_least(1, 65536),
+        "num_layers": at_least(1, 64),
+        "learning_rate": above(0.0, 1.0),
+        "weight_decay": at_least(0.0, 1.0),
+        "batch_size": at_least(1, 1 << 20),
+        "holdout_ratio": Limits(0.0, 1.0, high_open=True),
+        "max_holdout": at_least(0, 100_000_000),
+        "max_epochs": at_least(1, 1_000_000),
+        "patience": at_least(1, 1_000_000),
+        "improvement_threshold": at_least(0.0, 1e3),
+        "init_max_log_var": at_least(-100.0, 100.0),
+        "init_min_log_var": at_least(-100.0, 100.0),
+    }
+
     def __post_init__(self) -> None:
-        if self.ensemble_size < 1 or not 1 <= self.num_elites <= self.ensemble_size:
-            raise ValueError(
-                f"model.num_elites ({self.num_elites}) must be in 1..ensemble_size ({self.ensemble_size})"
-            )
-        if not 0.0 <= self.holdout_ratio < 1.0:
-            raise ValueError(f"model.holdout_ratio must be in [0, 1), got {self.holdout_ratio}")
+        check_limits(self, self.LIMITS)
+        check_order(self, "num_elites", "ensemble_size")
+        check_order(self, "init_min_log_var", "init_max_log_var", strict=True)
 
 
 def holdout_size(num_rows: int, holdout_ratio: float, max_holdout: int) -> int:

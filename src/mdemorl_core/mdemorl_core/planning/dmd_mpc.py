@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from mdemorl_core.limits import UNIT, Limits, above, at_least, check_choice, check_limits
 from mdemorl_core.models.model_env import ModelEnv
 from mdemorl_core.types import PolicyFn
 
@@ -74,23 +76,21 @@ class PlannerConfig:
     include_nominal: bool = True
     closed_loop_rollout: bool = False
 
+    LIMITS: ClassVar[dict[str, Limits]] = {
+        "num_samples": at_least(1, 1_000_000),
+        "iterations": at_least(1, 1000),
+        "elite_fraction": above(0.0, 1.0),
+        "temperature": above(0.0, 1e6),
+        "dmd_step": UNIT,
+        "noise_std": at_least(0.0, 100.0),
+        "gamma": UNIT,
+        "chunk_size": at_least(0, 10_000_000),  # 0: auto_chunk_size
+    }
+
     def __post_init__(self) -> None:
-        if self.utility not in UTILITIES:
-            raise ValueError(f"planner.utility must be one of {UTILITIES}, got {self.utility!r}")
-        if self.elite_weighting not in ELITE_WEIGHTINGS:
-            raise ValueError(
-                f"planner.elite_weighting must be one of {ELITE_WEIGHTINGS}, got {self.elite_weighting!r}"
-            )
-        if self.num_samples < 1 or self.iterations < 1:
-            raise ValueError("planner.num_samples and iterations must be >= 1")
-        if self.chunk_size < 0:
-            raise ValueError(f"planner.chunk_size must be >= 0 (0: auto), got {self.chunk_size}")
-        if not 0.0 < self.elite_fraction <= 1.0:
-            raise ValueError(f"planner.elite_fraction must be in (0, 1], got {self.elite_fraction}")
-        if not 0.0 <= self.dmd_step <= 1.0:
-            raise ValueError(f"planner.dmd_step must be in [0, 1], got {self.dmd_step}")
-        if self.temperature <= 0.0 or self.noise_std < 0.0:
-            raise ValueError("planner.temperature must be > 0 and planner.noise_std >= 0")
+        check_choice(self, "utility", UTILITIES)
+        check_choice(self, "elite_weighting", ELITE_WEIGHTINGS)
+        check_limits(self, self.LIMITS)
 
 
 @dataclass

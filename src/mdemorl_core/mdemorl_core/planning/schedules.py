@@ -8,6 +8,9 @@ start states because the young model is inaccurate and long rollouts compound it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from mdemorl_core.limits import Limits, at_least, check_limits, check_order
 
 
 @dataclass
@@ -29,15 +32,18 @@ class ScheduleConfig:
     ramp_start_epoch: int = 1
     ramp_end_epoch: int = 20
 
+    LIMITS: ClassVar[dict[str, Limits]] = {
+        "h_start": at_least(1, 1000),
+        "h_end": at_least(1, 1000),
+        "b_start": at_least(1, 10_000_000),
+        "b_end": at_least(1, 10_000_000),
+        "ramp_start_epoch": at_least(0, 1_000_000),
+        "ramp_end_epoch": at_least(0, 1_000_000),
+    }
+
     def __post_init__(self) -> None:
-        for name in ("h_start", "h_end", "b_start", "b_end"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"schedule.{name} must be >= 1, got {getattr(self, name)}")
-        if self.ramp_end_epoch < self.ramp_start_epoch:
-            raise ValueError(
-                f"schedule.ramp_end_epoch ({self.ramp_end_epoch}) must be >= "
-                f"ramp_start_epoch ({self.ramp_start_epoch})"
-            )
+        check_limits(self, self.LIMITS)
+        check_order(self, "ramp_start_epoch", "ramp_end_epoch")
 
 
 def linear_ramp(
