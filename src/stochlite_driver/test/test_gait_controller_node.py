@@ -1,4 +1,6 @@
-"""gait_controller_node + stochlite_sim_node in their own processes (episodic protocol).
+"""gait_controller_node + stochlite_sim_node in their own processes (episodic protocol), for
+StochLite-v0 and StochLite-v1 (``task`` parameter of both nodes: the v1 robot, its [11]
+observation).
 
 Covers: the controller holds the stand pose (no transitions) until a PolicyUpdate; it then acts
 exactly the requested policy steps with that version, the last one truncated, and holds again;
@@ -18,27 +20,29 @@ from geometry_msgs.msg import PoseStamped
 from leg2r_driver.ros_common import MONITOR_QOS, POLICY_QOS, TRANSITION_QOS
 from leg2r_driver.ros_testing import RosHarness
 from mdemorl_core.agents.sac import TanhGaussianActor
-from mdemorl_core.envs.stochlite import ACTION_DIM, OBSERVATION_DIM
+from mdemorl_core.envs.stochlite import ACTION_DIM
 from mdemorl_core.policy_io import serialize_actor, sha256_hex
 from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, Transition
 
 pytestmark = pytest.mark.ros
 
-ACTING_STEPS = 40
+# Per task: observation dim and policy steps of one acting phase (~1.3 s of walking).
+TASKS = {"StochLite-v0": (10, 40), "StochLite-v1": (11, 120)}
 
 
-def policy_message(version: int) -> PolicyUpdate:
+def policy_message(version: int, task: str) -> PolicyUpdate:
+    observation_dim, acting_steps = TASKS[task]
     torch.manual_seed(0)
-    actor = TanhGaussianActor(OBSERVATION_DIM, ACTION_DIM, hidden_size=16)
+    actor = TanhGaussianActor(observation_dim, ACTION_DIM, hidden_size=16)
     with torch.no_grad():
         for parameter in actor.parameters():
             parameter.mul_(0.01)  # near-zero shifts: the trot walks
     blob = serialize_actor(actor, algorithm="sac", version=version)
     return PolicyUpdate(
         version=version,
-        acting_steps=ACTING_STEPS,
+        acting_steps=acting_steps,
         algorithm="sac",
-        observation_dim=OBSERVATION_DIM,
+        observation_dim=observation_dim,
         action_dim=ACTION_DIM,
         weights=list(blob),
         checksum=sha256_hex(blob),
@@ -52,7 +56,9 @@ def harness() -> Iterator[RosHarness]:
     harness.close()
 
 
-def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_episodic_acting_phase_through_the_sim(harness: RosHarness, task: str) -> None:
+    observation_dim, acting_steps = TASKS[task]
     node = harness.node("gait_probe")
     transitions: list[Transition] = []
     phases: list[ControllerPhase] = []
@@ -70,10 +76,11 @@ def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
         "stochlite_driver.stochlite_sim_node",
         # The pause must not come before the probe has discovered the sim and seen a pose (the
         # sim publishes none while paused): 3 s, not less, on a loaded 2-core machine.
-        {**loose, "pause_after_hold": 3.0, "diagnostics_rate": 4.0},
+        {**loose, "pause_after_hold": 3.0, "diagnostics_rate": 4.0, "task": task},
     )
     controller = harness.start(
-        "stochlite_driver.gait_controller_node", {"protocol": "episodic", "max_state_age": 0.5}
+        "stochlite_driver.gait_controller_node",
+        {"protocol": "episodic", "max_state_age": 0.5, "task": task},
     )
     assert harness.spin_until(lambda: bool(phases) and bool(poses), 60.0), harness.output(
         controller
@@ -82,16 +89,16 @@ def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
     harness.spin_for(1.0)
     assert not transitions  # holding: nothing is published
     x_start = poses[-1].pose.position.x
-    policy_pub.publish(policy_message(version=7))
-    done = harness.spin_until(lambda: len(transitions) >= ACTING_STEPS, 90.0)
+    policy_pub.publish(policy_message(7, task))
+    done = harness.spin_until(lambda: len(transitions) >= acting_steps, 90.0)
     assert done, (len(transitions), harness.output(controller)[-2000:])
     harness.spin_until(lambda: phases[-1].phase == "holding", 10.0)
     harness.spin_for(1.0)
-    assert len(transitions) == ACTING_STEPS  # and no more while holding
-    assert [t.step for t in transitions] == list(range(ACTING_STEPS))
+    assert len(transitions) == acting_steps  # and no more while holding
+    assert [t.step for t in transitions] == list(range(acting_steps))
     assert {t.policy_version for t in transitions} == {7}
     assert [t.truncated for t in transitions][-2:] == [False, True]
-    assert all(len(t.observation) == OBSERVATION_DIM for t in transitions)
+    assert all(len(t.observation) == observation_dim for t in transitions)
     assert poses[-1].pose.position.x - x_start > 0.05
     assert not any(t.terminated for t in transitions)
 
@@ -101,11 +108,11 @@ def test_episodic_acting_phase_through_the_sim(harness: RosHarness) -> None:
         return values.get("paused") == "True"
 
     assert harness.spin_until(sim_paused, 15.0)  # holding: the physics stops
-    policy_pub.publish(policy_message(version=8))
-    assert harness.spin_until(lambda: len(transitions) >= 2 * ACTING_STEPS, 90.0)
+    policy_pub.publish(policy_message(8, task))
+    assert harness.spin_until(lambda: len(transitions) >= 2 * acting_steps, 90.0)
     harness.spin_for(1.0)
-    second = transitions[ACTING_STEPS:]
-    assert len(second) == ACTING_STEPS and {t.policy_version for t in second} == {8}
+    second = transitions[acting_steps:]
+    assert len(second) == acting_steps and {t.policy_version for t in second} == {8}
     assert second[0].step == 0 and second[0].episode == transitions[0].episode + 1
     assert not any(t.terminated for t in second)  # resumed standing, no limp fall
     assert harness.terminate(controller) == 0
