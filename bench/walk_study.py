@@ -1,0 +1,227 @@
+"""The walking benchmark of issue 12 on StochLite-v1: episodes to a forward-speed threshold, and
+distance walked and falls on +-0.15 rad slopes, for SAC, M-DeMoRL and the bare trajectory
+generator.
+
+    python bench/walk_study.py [--arms sac,mdemorl] [--seeds 0,1,2] [--workers 1]
+        [--max-minutes M] [--device cpu] [--run-root runs/walk_study] [--out-dir bench/results]
+        [--list] [--check] [--report] [--no-report] [--quick]
+
+``--report`` (and ``--quick``) trains nothing: it aggregates the finished runs and evaluates the
+walking part (the trajectory generator's 12 episodes take ~10 s of one core).
+
+Everything below was written down before any training run of this benchmark (and before the
+trajectory generator was evaluated with it):
+
+- learning (``WALK_STUDY``, run by bench/study.py's resumable machinery: keys, resume, pieces):
+  task ``StochLite-v1`` with its default randomisation (slopes +-0.15 rad per axis, torso mass
+  +-10 %, no pushes); arms ``sac`` and ``mdemorl`` exactly as in bench/study.py's ARMS, the
+  model-based arm with the task's known reward and termination; seeds 0, 1, 2. Threshold: a
+  deterministic-actor evaluation return (5 episodes) of ``SPEED_THRESHOLD`` x 10 (the progress
+  weight) x 1000 steps = 4000, i.e. a leg-odometry forward speed of 0.4 m/s with no tilt or rate
+  penalty (the penalties only make it stricter): 1.4 x the trajectory generator's nominal speed
+  (0.08 m stride in 0.28 s of stance = 0.29 m/s). Budget: 60 epochs of 1000 steps, the paper's
+  "< 60 episodes of 1000 steps" to a walking policy; an arm that never reaches the threshold
+  counts as the budget. Episodes to threshold = steps to threshold / 1000.
+- walking (``WALK_SLOPES`` x ``WALK_SEEDS``, one 1000-step episode, 10 s, each, deterministic
+  actions): true forward distance (world x, m), whether the robot fell (the episode terminated),
+  per arm: ``tg`` (action 0: the zero-shift trajectory generator, no learning) and the final
+  actor of every finished ``sac`` / ``mdemorl`` run (its checkpoint under the run root).
+
+The report, ``<out dir>/walk_study.json``, holds both parts; runs' result files go to
+``<out dir>/walk_study_runs/``, checkpoints to ``<run root>``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import REPO_ROOT, base_parser, emit, results_dir
+from _study_plan import PlannedRun, Study, Task, check_runs, plan_runs
+from study import ARMS
+
+SPEED_THRESHOLD = 0.4  # m/s of leg-odometry forward speed over an evaluation episode
+EPISODE_STEPS = 1000  # StochLite-v1's episode (10 s at 100 Hz)
+PROGRESS_WEIGHT = 10.0  # StochLite-v1's reward per m/s of odometry speed
+WALK_SLOPES: dict[str, tuple[float, float]] = {
+    "downhill": (0.0, 0.15),  # ground pitch +0.15 rad: walking +x goes down
+    "uphill": (0.0, -0.15),
+    "roll_left_up": (0.15, 0.0),
+    "roll_right_up": (-0.15, 0.0),
+}
+WALK_SEEDS = (0, 1, 2)
+
+WALK_TASK = Task(
+    "StochLite-v1",
+    threshold=SPEED_THRESHOLD * PROGRESS_WEIGHT * EPISODE_STEPS,
+    threshold_rule="0.4 m/s odometry speed x progress weight 10 x 1000 steps (no penalty); 1.4 x "
+    "the zero-shift trajectory generator's nominal 0.29 m/s; fixed before any run",
+    budget_steps=60_000,
+    budget_rule="the paper's < 60 episodes of 1000 steps to a walking StochLite policy",
+    model_agent={"task_reward": "StochLite-v1", "task_termination": "StochLite-v1"},
+)
+WALK_STUDY = Study(
+    {WALK_TASK.env_id: WALK_TASK},
+    {name: ARMS[name] for name in ("sac", "mdemorl")},
+    (0, 1, 2),
+    ratios=(("mdemorl", "sac", "steps_to_threshold", 0.5, "<="),),
+    results_subdir="walk_study_runs",
+    version="1",
+)
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+def walk_episodes(policy: Policy) -> list[dict[str, Any]]:
+    """One deterministic 1000-step StochLite-v1 episode per (slope, seed): distance and falls."""
+    from mdemorl_core.envs.stochlite_v1 import StochLiteV1Env
+
+    env = StochLiteV1Env()
+    episodes = []
+    try:
+        for name, slope in WALK_SLOPES.items():
+            for seed in WALK_SEEDS:
+                obs, info = env.reset(seed=seed, options={"slope": slope})
+                steps, terminated, truncated = 0, False, False
+                while not (terminated or truncated):
+                    obs, _, terminated, truncated, info = env.step(policy(obs))
+                    steps += 1
+                episodes.append(
+                    {
+                        "slope": name,
+                        "slope_rad": list(slope),
+                        "seed": seed,
+                        "distance_m": float(info["forward_distance"]),
+                        "fell": bool(terminated),
+                        "steps": steps,
+                        "torso_mass_kg": float(info["torso_mass"]),
+                    }
+                )
+    finally:
+        env.close()
+    return episodes
+
+
+def summarise_walking(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per slope and overall: mean / min distance (m), falls, mean speed over the episode."""
+
+    def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        distances = np.array([row["distance_m"] for row in rows])
+        return {
+            "episodes": len(rows),
+            "distance_mean_m": float(distances.mean()),
+            "distance_min_m": float(distances.min()),
+            "falls": int(sum(row["fell"] for row in rows)),
+            "speed_mean_m_s": float(distances.mean() / (EPISODE_STEPS * 0.01)),
+        }
+
+    per_slope = {
+        name: summary([row for row in episodes if row["slope"] == name]) for name in WALK_SLOPES
+    }
+    return {"all": summary(episodes), "per_slope": per_slope, "episodes": episodes}
+
+
+def trajectory_generator(obs: np.ndarray) -> np.ndarray:
+    """The zero-shift arm: the bare trajectory generator."""
+    del obs
+    return np.zeros(12, dtype=np.float32)
+
+
+def run_actor(run_dir: Path) -> Policy:
+    """The deterministic final actor of a finished run."""
+    from mdemorl_core.policy_io import deserialize_actor
+    from mdemorl_core.training.online import load_run_actor
+
+    blob = load_run_actor(run_dir)[0]
+    actor = deserialize_actor(blob)
+    return lambda obs: actor.act_numpy(obs, deterministic=True)
+
+
+def walking_report(runs: list[PlannedRun], results_root: Path, run_root: Path) -> dict[str, Any]:
+    """The walking part: ``tg`` always, every finished run whose checkpoint is present."""
+    report: dict[str, Any] = {"tg": summarise_walking(walk_episodes(trajectory_generator))}
+    for run in runs:
+        if not run.is_finished(results_root) or not run.run_dir(run_root).is_dir():
+            continue
+        label = f"{run.arm_name}/seed{run.seed}"
+        report[label] = summarise_walking(walk_episodes(run_actor(run.run_dir(run_root))))
+    return report
+
+
+def write_walk_report(
+    runs: list[PlannedRun], out: Path, run_root: Path, device: str, quick: bool
+) -> Path:
+    from _study_report import aggregate_task
+
+    results_root = out / WALK_STUDY.results_subdir
+    learning, _ = aggregate_task(WALK_STUDY, WALK_TASK, results_root, run_root, device)
+    started = time.perf_counter()
+    walking = walking_report(runs, results_root, run_root)
+    payload = {
+        "fixed_before_running": {
+            "speed_threshold_m_s": SPEED_THRESHOLD,
+            "walk_slopes_rad": {name: list(slope) for name, slope in WALK_SLOPES.items()},
+            "walk_seeds": list(WALK_SEEDS),
+            "episode_steps": EPISODE_STEPS,
+        },
+        "learning": learning,
+        "walking": walking,
+        "walking_eval_seconds": time.perf_counter() - started,
+    }
+    return emit("walk_study", payload, quick=quick, out_dir=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--arms", default=None, help="comma-separated arms (default: all)")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default: 0,1,2)")
+    parser.add_argument("--workers", type=int, default=1, help="runs at a time (1 thread each)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop cleanly before")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--run-root", type=Path, default=None, help="checkpoints")
+    parser.add_argument("--list", action="store_true", help="print the runs and their state")
+    parser.add_argument("--check", action="store_true", help="validate the table, run nothing")
+    parser.add_argument("--report", action="store_true", help="report only, train nothing")
+    parser.add_argument("--no-report", action="store_true", help="do not report afterwards")
+    args = parser.parse_args(argv)
+    args.report = args.report or args.quick  # --quick: no training, the cheap walking part only
+    from _study_runner import describe_state, run_study
+
+    seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s.strip()]
+    threads = 1 if args.threads is None else args.threads
+    if args.workers < 1 or threads < 1:
+        raise SystemExit("--workers and --threads must be >= 1")
+    out = results_dir(args.out_dir)
+    results_root = out / WALK_STUDY.results_subdir
+    run_root = args.run_root or REPO_ROOT / "runs" / "walk_study"
+    try:
+        runs = plan_runs(WALK_STUDY, None, args.arms, seeds, args.device)
+        if args.list:
+            for run in runs:
+                print(f"{run.label:<45} {describe_state(run, results_root, run_root)}")
+            return 0
+        check_runs(runs, run_root)
+        if args.check:
+            print(f"[walk_study] {len(runs)} run(s) valid")
+            return 0
+        failed = 0
+        if not args.report:
+            deadline = None if args.max_minutes is None else time.time() + 60 * args.max_minutes
+            outcomes = run_study(runs, results_root, run_root, args.workers, threads, deadline)
+            failed = sum(outcome.status == "failed" for outcome in outcomes)
+            for outcome in outcomes:
+                print(f"[walk_study] {outcome.label}: {outcome.status} {outcome.detail}")
+        if args.report or not args.no_report:
+            write_walk_report(runs, out, run_root, args.device, args.quick)
+    except ValueError as error:
+        print(f"walk_study: {error}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
