@@ -24,6 +24,7 @@ trajectory generator was evaluated with it):
   counts as the budget. Episodes to threshold = steps to threshold / 1000.
 - walking (``WALK_SLOPES`` x ``WALK_SEEDS``, one 1000-step episode, 10 s, each, deterministic
   actions): true forward distance (world x, m), whether the robot fell (the episode terminated),
+  the return,
   per arm: ``tg`` (action 0: the zero-shift trajectory generator, no learning) and the final
   actor of every finished ``sac`` / ``mdemorl`` run (its checkpoint under the run root).
 
@@ -86,10 +87,10 @@ def walk_episodes(policy: Policy) -> list[dict[str, Any]]:
         for name, slope in WALK_SLOPES.items():
             for seed in WALK_SEEDS:
                 obs, info = env.reset(seed=seed, options={"slope": slope})
-                steps, terminated, truncated = 0, False, False
+                steps, total, terminated, truncated = 0, 0.0, False, False
                 while not (terminated or truncated):
-                    obs, _, terminated, truncated, info = env.step(policy(obs))
-                    steps += 1
+                    obs, reward, terminated, truncated, info = env.step(policy(obs))
+                    steps, total = steps + 1, total + reward
                 episodes.append(
                     {
                         "slope": name,
@@ -98,6 +99,7 @@ def walk_episodes(policy: Policy) -> list[dict[str, Any]]:
                         "distance_m": float(info["forward_distance"]),
                         "fell": bool(terminated),
                         "steps": steps,
+                        "return": total,
                         "torso_mass_kg": float(info["torso_mass"]),
                     }
                 )
@@ -107,7 +109,8 @@ def walk_episodes(policy: Policy) -> list[dict[str, Any]]:
 
 
 def summarise_walking(episodes: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per slope and overall: mean / min distance (m), falls, mean speed over the episode."""
+    """Per slope and overall: mean / min distance (m), falls, mean speed over the episode (m/s,
+    true world x), mean return (to set against the threshold)."""
 
     def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         distances = np.array([row["distance_m"] for row in rows])
@@ -117,6 +120,7 @@ def summarise_walking(episodes: list[dict[str, Any]]) -> dict[str, Any]:
             "distance_min_m": float(distances.min()),
             "falls": int(sum(row["fell"] for row in rows)),
             "speed_mean_m_s": float(distances.mean() / (EPISODE_STEPS * 0.01)),
+            "return_mean": float(np.mean([row["return"] for row in rows])),
         }
 
     per_slope = {
