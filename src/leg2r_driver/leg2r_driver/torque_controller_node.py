@@ -35,8 +35,9 @@ and at the diagnostics rate. While it holds and no fresh joint state arrives (th
 its physics during a hold) the loop idles in ``idle_period`` steps instead of ticking at 500 Hz.
 
 ``mode: mpc`` asks ``planner_service`` (``mdemorl_msgs/srv/PlanActions``) asynchronously at each
-policy step when no request is in flight, and uses the plan's rows for the following steps; with
-no usable plan it falls back to the actor, then to the safe default.
+policy step when no request is in flight (one unanswered for ``PLAN_TIMEOUT`` is abandoned and
+counted as failed: a killed planner), and uses the plan's rows for the following steps; with no
+usable plan it falls back to the actor, then to the safe default.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ from mdemorl_msgs.msg import (
 from mdemorl_msgs.srv import PlanActions
 
 MODES = ("policy", "mpc")
+PLAN_TIMEOUT = 0.5  # s; a plan request unanswered this long is abandoned (a plan is stale by then)
 OUTPUTS = ("effort_command", "ros2_control")
 
 DEFAULTS: dict[str, object] = {
@@ -168,6 +170,7 @@ class TorqueControllerNode(Node):
         self.latest_state: tuple[float, np.ndarray, np.ndarray] | None = None
         self.pending_policy: ActingRequest | None = None
         self.plan_future: Future | None = None
+        self.plan_sent_at = 0.0
         self.counters = {
             "ticks": 0,
             "skipped_no_state": 0,
@@ -387,10 +390,19 @@ class TorqueControllerNode(Node):
         self.tracking_pub.publish(msg)
 
     def request_plan(self, observation: np.ndarray) -> None:
-        if self.plan_future is not None or not self.planner.service_is_ready():
+        if self.plan_future is not None:
+            if time.monotonic() - self.plan_sent_at < PLAN_TIMEOUT:
+                return
+            # The planner died (or stalls) with this request in flight: its answer would never
+            # come, and waiting for it would keep a relaunched planner unused forever.
+            self.planner.remove_pending_request(self.plan_future)
+            self.plan_future = None
+            self.counters["plans_failed"] += 1
+        if not self.planner.service_is_ready():
             return
         request = PlanActions.Request(observation=observation.tolist())
         self.plan_request_at = (self.core.episode, self.core.step)
+        self.plan_sent_at = time.monotonic()
         self.plan_future = self.planner.call_async(request)
 
     def collect_plan(self) -> None:

@@ -1,6 +1,7 @@
 """torque_controller_node modes over ROS: MPC through the planner service, ros2_control output."""
 
 import signal
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -49,6 +50,32 @@ def test_mpc_mode_applies_the_planners_actions(harness: RosHarness) -> None:
     assert sum(is_planned[first:]) > 0.8 * len(is_planned[first:])
     for transition, planned in zip(transitions, is_planned, strict=True):
         assert planned or np.allclose(transition.action, 0.0)
+    assert harness.terminate(controller, signal.SIGINT) == 0
+
+
+def test_a_request_lost_with_its_planner_is_abandoned_and_a_new_planner_used(
+    harness: RosHarness,
+) -> None:
+    probe = harness.node("planner_stand_in")
+    requests: list[PlanActions.Request] = []
+
+    def plan(request: PlanActions.Request, response: PlanActions.Response) -> PlanActions.Response:
+        requests.append(request)
+        response.actions = PLANNED * 20
+        response.horizon, response.action_dim, response.success = 20, 2, True
+        return response
+
+    service = probe.create_service(PlanActions, "/planner_node/plan", plan)
+    controller = harness.start("leg2r_driver.torque_controller_node", {"mode": "mpc"})
+    assert harness.spin_until(lambda: len(requests) >= 5, 40.0), harness.output(controller)
+    time.sleep(0.05)  # not spinning: the controller's next request waits unanswered
+    probe.destroy_service(service)  # the planner dies with it
+    harness.spin_for(0.2)
+    answered = len(requests)
+    probe.create_service(PlanActions, "/planner_node/plan", plan)  # relaunched
+    assert harness.spin_until(lambda: len(requests) > answered + 5, 20.0), harness.output(
+        controller
+    )
     assert harness.terminate(controller, signal.SIGINT) == 0
 
 
