@@ -9,7 +9,14 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from mdemorl_core.bags import TRANSITION_TOPIC, TRANSITION_TYPE, BagError, read_transitions
+from mdemorl_core.bags import (
+    TRANSITION_TOPIC,
+    TRANSITION_TYPE,
+    BagError,
+    read_transitions,
+    write_transitions,
+)
+from mdemorl_core.mcap_salvage import ScanDamage, topic_messages
 
 MSG_DIR = Path(__file__).resolve().parents[2] / "mdemorl_msgs" / "msg"
 
@@ -94,6 +101,54 @@ def test_killed_recorder_bag_keeps_every_complete_message(tmp_path: Path) -> Non
     assert len(arrays) == 30
     assert report.truncated_files == [mcap_file.name]
     assert "truncated" in report.summary()
+
+
+def test_bag_cut_inside_its_chunk_keeps_the_messages_before_the_cut(tmp_path: Path) -> None:
+    rows = _rows(60)
+    _write_bag(tmp_path / "bag", rows)
+    mcap_file = next((tmp_path / "bag").glob("*.mcap"))
+    data = mcap_file.read_bytes()
+    # rosbag2 writes one chunk here; the stream reader of the mcap package loses all of it.
+    mcap_file.write_bytes(data[: len(data) // 2])
+
+    arrays, report = read_transitions(tmp_path / "bag")
+
+    assert 0 < len(arrays) < 60
+    np.testing.assert_array_equal(arrays.obs, np.array([r["obs"] for r in rows[: len(arrays)]]))
+    assert report.truncated_files == [mcap_file.name]
+    assert any("runs past its end" in note for note in report.notes)
+
+
+def test_undecodable_and_implausible_messages_are_skipped_and_counted(tmp_path: Path) -> None:
+    rows = _rows(20)
+    rows[3]["act"] = [1.5]  # actions are normalised to [-1, 1]
+    rows[4]["obs"] = [3e30, 0.0, 0.0]  # a float whose exponent bits were flipped
+    _write_bag(tmp_path / "bag", rows)
+    mcap_file = next((tmp_path / "bag").glob("*.mcap"))
+    data = bytearray(mcap_file.read_bytes())
+    first = next(topic_messages(bytes(data), TRANSITION_TOPIC, ScanDamage()))[2]
+    # CDR: 4-byte encapsulation, stamp (8 bytes), then frame_id's length: make it absurd.
+    length_at = bytes(data).index(first) + 12
+    data[length_at : length_at + 4] = (10**9).to_bytes(4, "little")
+    mcap_file.write_bytes(bytes(data))
+
+    arrays, report = read_transitions(tmp_path / "bag")
+
+    assert len(arrays) == 17
+    assert report.undecodable == 1 and report.rejected_out_of_range == 2
+    assert "1 undecodable messages skipped" in report.summary()
+    assert "2 rejected for implausible values" in report.summary()
+
+
+def test_write_transitions_round_trip(tmp_path: Path) -> None:
+    rows = _rows(12)
+    _write_bag(tmp_path / "source", rows)
+    arrays, _ = read_transitions(tmp_path / "source")
+    write_transitions(tmp_path / "copy", arrays, (MSG_DIR / "Transition.msg").read_text())
+    copy, report = read_transitions(tmp_path / "copy")
+    assert report.transitions == 12 and report.notes == []
+    for name in ("obs", "act", "rew", "next_obs", "terminated", "episode", "step"):
+        np.testing.assert_array_equal(getattr(copy, name), getattr(arrays, name), err_msg=name)
 
 
 def test_unreadable_bags_raise_clear_errors(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -10,6 +12,7 @@ from typing import Literal
 import pytest
 import yaml
 
+from mdemorl_core.agents.sac import SACConfig
 from mdemorl_core.cli import build_parser, main, resolve_train_config
 from mdemorl_core.config import (
     ConfigError,
@@ -22,6 +25,7 @@ from mdemorl_core.config import (
     read_yaml_mapping,
     resolve_config_path,
 )
+from mdemorl_core.models.ensemble import EnsembleConfig
 
 
 def _train_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
@@ -233,3 +237,95 @@ def test_bundled_configs_are_valid_and_found_by_name(
         build_train_config(document)
     code, err = _train_exit(tmp_path, capsys, "--config", "no_such_preset")
     assert code == 2 and "no_such_preset" in err and "pendulum" in err
+
+
+def _numeric_fields(cls: type) -> list[tuple[type, str]]:
+    """(owning dataclass, field name) of every int / float field under ``cls``, recursively."""
+    found = []
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        hint = hints[item.name]
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            found += _numeric_fields(hint)
+        elif {int, float} & ({hint} | set(typing.get_args(hint))):
+            found.append((cls, item.name))
+    return found
+
+
+def test_every_numeric_key_declares_finite_limits_its_default_meets() -> None:
+    fields = _numeric_fields(TrainConfig)
+    assert len(fields) > 50  # the walk reaches the nested sections
+    for owner, name in fields:
+        limits = owner.LIMITS[name]  # type: ignore[attr-defined]
+        assert math.isfinite(limits.low) and math.isfinite(limits.high), name
+        default = getattr(owner(), name)
+        assert default is None or limits.contains(default), (owner.__name__, name, default)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "rule"),
+    [
+        ("agent.sac.batch_size=0", "agent.sac.batch_size", "[1, 1048576]"),
+        ("agent.sac.actor_lr=0", "agent.sac.actor_lr", "(0, 1]"),
+        ("agent.model.learning_rate=nan", "agent.model.learning_rate", "got nan"),
+        ("agent.planner.temperature=.inf", "agent.planner.temperature", "got inf"),
+        ("agent.schedule.b_end=1000000000000", "agent.schedule.b_end", "[1, 10000000]"),
+        ("agent.utd_ratio=-0.5", "agent.utd_ratio", "[0, 1000]"),
+        ("steps_per_epoch=1e300", "steps_per_epoch", "expected int"),
+        ("eval_planner_episodes=-1", "eval_planner_episodes", "[0, 100000]"),
+        ("agent.task_reward=Nope-v0", "agent.task_reward", "must be one of"),
+        ("agent.sac.log_std_max=-20", "agent.sac.log_std_max", "log_std_min"),
+    ],
+)
+def test_out_of_range_values_name_the_full_dotted_key(override: str, key: str, rule: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_train_config({"env_id": "Pendulum-v1"}, [override])
+    assert caught.value.key == key
+    assert rule in str(caught.value)
+
+
+def test_range_bounds_are_inclusive_where_declared() -> None:
+    config = build_train_config(
+        {"env_id": "Pendulum-v1"},
+        ["agent.sac.batch_size=1", "agent.real_ratio=1", "agent.planner.chunk_size=0", "seed=0"],
+    )
+    assert config.agent.sac.batch_size == 1 and config.agent.real_ratio == 1.0
+    with pytest.raises(ConfigError, match="agent.model.holdout_ratio"):
+        build_train_config({"env_id": "Pendulum-v1"}, ["agent.model.holdout_ratio=1"])
+
+
+def test_cross_key_rule_of_agent_and_algo_is_a_config_error() -> None:
+    # agent.act is merged while agent.algo is still the default; algo then makes it impossible.
+    with pytest.raises(ConfigError) as caught:
+        build_train_config({"env_id": "Pendulum-v1", "algo": "sac", "agent": {"act": "planner"}})
+    assert caught.value.key == "agent.act" and "needs a model" in str(caught.value)
+
+
+def test_dataclass_used_directly_raises_a_value_error_naming_the_field() -> None:
+    with pytest.raises(ValueError, match="batch_size must be in"):
+        SACConfig(batch_size=0)
+    with pytest.raises(ValueError, match="num_elites"):
+        EnsembleConfig(ensemble_size=2, num_elites=3)
+
+
+def test_bad_set_value_is_an_error_even_when_a_flag_replaces_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _train_exit(tmp_path, capsys, "--epochs", "1", "--set", "epochs=")
+    assert code == 2 and "config key 'epochs'" in err and "expected int" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        (["--set", "env_kwargs.no_such_kwarg=1"], "env_kwargs"),
+        (["--set", "agent.sac.batch_size=0"], "agent.sac.batch_size"),
+        (["--device", "cuda:x"], "device"),
+        (["--set", "algo=ppo"], "algo"),
+    ],
+)
+def test_train_rejects_before_creating_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], key: str
+) -> None:
+    code, err = _train_exit(tmp_path, capsys, *extra)
+    assert code == 2 and f"config key '{key}'" in err and "Traceback" not in err
