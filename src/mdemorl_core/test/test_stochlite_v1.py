@@ -3,6 +3,7 @@ reward and termination, transfer randomisation."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import gymnasium
@@ -228,3 +229,32 @@ def test_known_functions_keep_batch_shape_and_reject_a_wrong_width() -> None:
     assert task_termination_function("StochLite-v1")(obs, obs, obs)[0, 0]
     with pytest.raises(ValueError, match="11"):
         task_termination_function("StochLite-v1")(obs, obs, torch.zeros(5, 10))
+
+
+def test_torque_range_and_imu_noise_options() -> None:
+    env = StochLiteV1Env(torque_range=(5.0, 8.0), imu_attitude_noise=0.02, imu_rate_noise=0.1)
+    torques = []
+    for seed in range(4):
+        env.reset(seed=seed, options={"slope": (0.0, 0.0)})
+        torques.append(env.servo_torque)
+        _, _, _, roll_a, _, rates_a = env.measure()
+        _, _, _, roll_b, _, rates_b = env.measure()  # the same state, fresh noise
+        assert roll_a != roll_b and not np.array_equal(rates_a, rates_b)
+    env.close()
+    assert all(5.0 <= t <= 8.0 for t in torques) and len(set(torques)) == 4
+    quiet = StochLiteV1Env()
+    quiet.reset(seed=0)
+    assert quiet.servo_torque == STOCHLITE_V1.servo_torque
+    assert quiet.measure()[3] == quiet.measure()[3]  # no noise by default
+    quiet.close()
+    with pytest.raises(ValueError, match="torque_range"):
+        StochLiteV1Env(torque_range=(8.0, 5.0))
+    with pytest.raises(ValueError, match="imu_attitude_noise"):
+        StochLiteV1Env(imu_attitude_noise=-1.0)
+
+
+def test_offset_legs_need_all_four_legs() -> None:
+    with pytest.raises(ValueError, match="4, 3"):
+        leg_forward_kinematics(np.zeros(3), STOCHLITE_V1)
+    with pytest.raises(ValueError, match="abduction_offset"):
+        dataclasses.replace(STOCHLITE_V1, abduction_offset=-0.01)

@@ -32,7 +32,9 @@ unchanged for existing runs. ``StochLite-v1`` (this module) takes the authors' P
   and pitch each uniform in +-``max_slope`` = 0.15 rad (``options={"slope": ...}`` fixes them);
   torso mass scaled by 1 + U(-``mass_scale``, ``mass_scale``), default 0.1; pushes of
   ``push_force`` N (default 0: off) in a random horizontal direction for ``push_duration`` s every
-  ``push_interval`` s.
+  ``push_interval`` s; optionally (default off) a servo torque limit uniform in
+  ``torque_range`` (the authors randomise 5-8 N m) and Gaussian IMU noise on roll/pitch
+  (``imu_attitude_noise``) and rates (``imu_rate_noise``) at every tick.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class StochLiteV1Options:
     push_force: float = 0.0  # N, horizontal push on the torso; 0 disables pushes
     push_interval: float = 2.0  # s between push starts
     push_duration: float = 0.1  # s
+    torque_range: tuple[float, float] | None = None  # N m, per-episode limit; authors: (5, 8)
+    imu_attitude_noise: float = 0.0  # rad, stddev added to the IMU roll and pitch each tick
+    imu_rate_noise: float = 0.0  # rad/s, stddev added to the body rates each tick
     build: StochLiteBuild = dataclasses.field(default_factory=StochLiteBuild)
 
     def __post_init__(self) -> None:
@@ -87,6 +92,15 @@ class StochLiteV1Options:
             raise ValueError(
                 "push_force must be >= 0 and push_interval > push_duration > 0, got "
                 f"{self.push_force}, {self.push_interval}, {self.push_duration}"
+            )
+        if self.torque_range is not None and not 0.0 < self.torque_range[0] <= self.torque_range[1]:
+            raise ValueError(
+                f"torque_range must be (low, high), 0 < low <= high: {self.torque_range}"
+            )
+        if self.imu_attitude_noise < 0.0 or self.imu_rate_noise < 0.0:
+            raise ValueError(
+                "imu_attitude_noise and imu_rate_noise must be >= 0, got "
+                f"{self.imu_attitude_noise}, {self.imu_rate_noise}"
             )
 
 
@@ -125,6 +139,7 @@ class StochLiteV1Env(StochLiteEnv):
         self._push = np.zeros(3)
         self._ticks = 0
         self.torso_mass = self.options.build.torso_mass
+        self.servo_torque = self.params.servo_torque
 
     def _build_world(self) -> None:
         """The v0 world (sloped ground, robot standing on it), then this episode's torso mass."""
@@ -134,6 +149,10 @@ class StochLiteV1Env(StochLiteEnv):
             client.setJointMotorControl2(self._robot, joint_id, pybullet.VELOCITY_CONTROL, force=0)
         scale = 1.0 + self.np_random.uniform(-self.options.mass_scale, self.options.mass_scale)
         self.torso_mass = self.options.build.torso_mass * scale
+        low_high = self.options.torque_range
+        self.servo_torque = (
+            self.params.servo_torque if low_high is None else self.np_random.uniform(*low_high)
+        )
         inertia = np.array(client.getDynamicsInfo(self._robot, -1)[2]) * scale
         client.changeDynamics(
             self._robot, -1, mass=self.torso_mass, localInertiaDiagonal=inertia.tolist()
@@ -158,12 +177,12 @@ class StochLiteV1Env(StochLiteEnv):
             targetVelocities=[[0.0]] * count,
             positionGains=[options.servo_kp] * count,
             velocityGains=[options.servo_kd] * count,
-            forces=[[params.servo_torque]] * count,
+            forces=[[self.servo_torque]] * count,
         )
 
     def measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray]:
         """What the robot's sensors read now: joint q, qd, effort [12]; IMU roll, pitch (rad)
-        and body angular rates [3] (rad/s)."""
+        and body angular rates [3] (rad/s), with the options' IMU noise."""
         client = self.client
         states = client.getJointStates(self._robot, self._joint_ids)
         q, qd, effort = (np.array([state[k] for state in states]) for k in (0, 1, 3))
@@ -171,6 +190,12 @@ class StochLiteV1Env(StochLiteEnv):
         roll, pitch = quaternion_roll_pitch(*quaternion)
         rotation = np.array(client.getMatrixFromQuaternion(quaternion)).reshape(3, 3)
         rates = rotation.T @ np.array(client.getBaseVelocity(self._robot)[1])
+        options = self.options
+        if options.imu_attitude_noise > 0.0:
+            noise = self.np_random.normal(0.0, options.imu_attitude_noise, 2)
+            roll, pitch = roll + float(noise[0]), pitch + float(noise[1])
+        if options.imu_rate_noise > 0.0:
+            rates = rates + self.np_random.normal(0.0, options.imu_rate_noise, 3)
         return q, qd, effort, roll, pitch, rates
 
     def _observation(self) -> np.ndarray:
@@ -231,6 +256,7 @@ class StochLiteV1Env(StochLiteEnv):
         info = super()._info(mean_power)
         info["true_forward_velocity"] = true_velocity
         info["torso_mass"] = self.torso_mass
+        info["servo_torque"] = self.servo_torque
         info["push"] = self._push.copy()
         return info
 
