@@ -5,8 +5,8 @@ damaged one way at a time and retrained from with ``cli.main(["retrain", ...])``
 
 - ``cut``: the ``.mcap`` file cut at 10 points spread over its length, ``metadata.yaml`` removed
   (what a recorder killed mid-write leaves);
-- ``flip``: single bytes flipped at random offsets (seeded), and with ``quick=False`` also 8 random
-  bytes at once and 64-byte bursts;
+- ``flip``: a byte flipped at a random offset (seeded): 10 such injections with ``quick=True``;
+  100, plus 30 of 8 random bytes at once and 20 bursts of 64 contiguous bytes, with ``quick=False``;
 - ``layout``: an empty ``.mcap``, garbage ``metadata.yaml``, a directory without ``.mcap`` files.
 
 Outcomes: ``recovered`` (exit 0 and the report line "used N transitions (...)"), ``rejected_exit2``
@@ -84,8 +84,9 @@ def _injections(clean: Path, out: Path, quick: bool) -> list[tuple[str, str, Pat
             ("cut", f"cut at byte {at} of {len(data)}", damaged(f"cut{k}", data[:at], False))
         )
     rng = np.random.default_rng(14)
-    flips = [(1, False)] * (10 if quick else 20) + (
-        [] if quick else [(8, False)] * 10 + [(64, True)] * 5
+    # (bytes flipped, contiguous burst) per injection, each at seeded random offsets.
+    flips = (
+        [(1, False)] * 10 if quick else [(1, False)] * 100 + [(8, False)] * 30 + [(64, True)] * 20
     )
     for i, (count, burst) in enumerate(flips):
         content = bytearray(data)

@@ -353,7 +353,8 @@ def run(quick: bool) -> dict[str, Any]:
                 misbehaving.append(_report(case, outcome, text))
         picks = _SUBPROCESS_PICKS[:1] if quick else _SUBPROCESS_PICKS
         checks = [
-            _subprocess_check((*BASE_TRAIN, "--out", str(out / "sub"), *extra)) for extra in picks
+            _subprocess_check((*BASE_TRAIN, "--out", str(out / f"sub{n}"), *extra))
+            for n, extra in enumerate(picks)
         ]
     for path in unlimited:
         misbehaving.append({"family": "limits", "key": path, "outcome": "no_declared_limits"})
