@@ -117,7 +117,9 @@ class MotorDriverNode(Node):
             if s["can_interface"] != "virtual":
                 raise ValueError("simulate_motors needs can_interface: virtual")
             joints = [SimulatedJoint(can_id=m.can_id, ranges=m.ranges) for m in motors]
-            self.firmware = SimulatedMotorFirmware.on_virtual_channel(s["can_channel"], joints)
+            self.firmware = SimulatedMotorFirmware.on_virtual_channel(
+                s["can_channel"], joints, realtime_priority=s["realtime_priority"]
+            )
         bus = can.Bus(interface=s["can_interface"], channel=s["can_channel"])
         self.bus = MotorBus(bus, motors, reply_timeout=s["reply_timeout"])
         self.lock = threading.Lock()

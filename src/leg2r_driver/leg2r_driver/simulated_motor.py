@@ -12,6 +12,8 @@ it (the motor driver node can spawn it with ``simulate_motors: true``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -74,6 +76,8 @@ class SimulatedMotorFirmware:
     """Runs simulated motors on ``bus`` in a background thread; call :meth:`close` when done.
 
     ``silent_ids`` can be changed at run time to simulate motors that stop replying.
+    ``realtime_priority`` > 0 serves under SCHED_FIFO (refusal ignored): real motors do not share
+    the host's CPU, so a simulated one must not go silent when the driver's process is starved.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class SimulatedMotorFirmware:
         bus: can.BusABC,
         joints: Sequence[SimulatedJoint],
         clock: Callable[[], float] = time.monotonic,
+        realtime_priority: int = 0,
     ) -> None:
         ids = [joint.can_id for joint in joints]
         if len(set(ids)) != len(ids):
@@ -92,15 +97,17 @@ class SimulatedMotorFirmware:
         self._last_update = clock()
         self._stop = threading.Event()
         self.silent_ids: set[int] = set()
+        self._priority = realtime_priority
         self._thread = threading.Thread(target=self._serve, name="simulated-motors", daemon=True)
         self._thread.start()
 
     @classmethod
     def on_virtual_channel(
-        cls, channel: str, joints: Sequence[SimulatedJoint]
+        cls, channel: str, joints: Sequence[SimulatedJoint], realtime_priority: int = 0
     ) -> SimulatedMotorFirmware:
         """Convenience: open an in-process virtual bus on ``channel`` and serve it."""
-        return cls(can.Bus(interface="virtual", channel=channel), joints)
+        bus = can.Bus(interface="virtual", channel=channel)
+        return cls(bus, joints, realtime_priority=realtime_priority)
 
     def joint(self, can_id: int) -> SimulatedJoint:
         """A snapshot copy of one motor's state (thread-safe)."""
@@ -116,6 +123,9 @@ class SimulatedMotorFirmware:
         self._last_update = now
 
     def _serve(self) -> None:
+        if self._priority > 0:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._priority))
         while not self._stop.is_set():
             try:
                 message = self._bus.recv(timeout=0.05)
