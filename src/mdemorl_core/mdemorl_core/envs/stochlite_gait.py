@@ -31,9 +31,10 @@ TROT_PHASE_OFFSETS: tuple[float, ...] = (0.0, math.pi, math.pi, 0.0)
 
 @dataclass(frozen=True)
 class StochLiteParams:
-    """Geometry, actuators, gait and task parameters of StochLite-v0 (SI units).
+    """Geometry, actuators, gait and task parameters of StochLite-v0 (SI units; StochLite-v1's
+    are ``STOCHLITE_V1`` below).
 
-    Geometry and actuator values equal ``assets/stochlite.urdf`` (tests cross-check them): a
+    The defaults' geometry and actuator values equal ``assets/stochlite.urdf`` (tests check): a
     3.4 kg robot, 2.0 kg torso box 0.30 x 0.16 x 0.06 m, 12 hobby-class digital servos (4 N m
     stall, 7 rad/s no-load speed). Simulation at 240 Hz; the trajectory generator and IK run every
     sim step; the policy acts every ``decimation`` = 8 sim steps (30 Hz). An episode is
@@ -266,9 +267,12 @@ STOCHLITE_V1 = StochLiteParams(
     sim_hz=200.0,
     decimation=2,
     energy_weight=0.0,
-    lateral_friction=0.8,
+    lateral_friction=0.6,
 )
-"""StochLite-v1's task: the authors' geometry and timing (see ``stochlite_v1``)."""
+"""StochLite-v1's task (see ``stochlite_v1``): the authors' geometry, timing, gait (2.5 Hz, 0.25 m
+walking height, 0.08 m clearance), 7 N m servos and foot friction 0.6; their x shift of 0.1 m,
+y and z shifts limited by the leg's reach. Its servo PD gains are ``StochLiteV1Options``' (the
+``servo_position_gain`` / ``servo_velocity_gain`` fields are v0's PyBullet position motors)."""
 
 TASK_PARAMS: dict[str, StochLiteParams] = {
     "StochLite-v0": StochLiteParams(),
