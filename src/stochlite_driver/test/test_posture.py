@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mdemorl_core.envs.stochlite_gait import StochLiteParams, leg_forward_kinematics
+from mdemorl_core.envs.stochlite_gait import STOCHLITE_V1, StochLiteParams, leg_forward_kinematics
 from stochlite_driver.gait_core import stand_pose
 from stochlite_driver.posture import SIT_HEIGHT, Posture, parse_script, sit_pose
 
@@ -11,11 +11,12 @@ PARAMS = StochLiteParams()
 STAND, SIT = stand_pose(PARAMS), sit_pose(PARAMS)
 
 
-def test_sit_pose_folds_the_legs_within_the_limits() -> None:
-    feet = leg_forward_kinematics(SIT.reshape(4, 3), PARAMS)
-    np.testing.assert_allclose(feet[:, 2], -SIT_HEIGHT, atol=1e-9)
-    assert np.all(SIT.reshape(4, 3) >= PARAMS.joint_lower)
-    assert np.all(SIT.reshape(4, 3) <= PARAMS.joint_upper)
+@pytest.mark.parametrize("params", [PARAMS, STOCHLITE_V1], ids=["v0", "v1"])
+def test_sit_pose_folds_the_legs_within_the_limits(params: StochLiteParams) -> None:
+    sit = sit_pose(params).reshape(4, 3)
+    feet = leg_forward_kinematics(sit, params)
+    np.testing.assert_allclose(feet[:, 2], -SIT_HEIGHT, atol=1e-9)  # reached, not clipped
+    assert np.all(sit >= params.joint_lower) and np.all(sit <= params.joint_upper)
 
 
 def test_sequence_passive_stand_walk_sit() -> None:
