@@ -27,7 +27,9 @@ unchanged for existing runs. ``StochLite-v1`` (this module) takes the authors' P
   reward ``task_rewards.stochlite_v1_reward`` equals it; termination ``measured_termination``
   (absolute): IMU roll or pitch, or tilt from the estimated slope, beyond 0.6 rad, or estimated
   height below 0.08 m; truncation after 1000 steps (10 s). ``info`` carries the true forward
-  distance and speed (the walking benchmark's measure) and the true slope;
+  distance and speed (the walking benchmark's measure) and the true slope: odometry counts feet
+  sliding backwards as progress, so a policy that learns to slip shows up there, not in the
+  return;
 - transfer (:class:`StochLiteV1Options`, drawn per episode from the reset seed): slopes, roll
   and pitch each uniform in +-``max_slope`` = 0.15 rad (``options={"slope": ...}`` fixes them);
   torso mass scaled by 1 + U(-``mass_scale``, ``mass_scale``), default 0.1; pushes of
