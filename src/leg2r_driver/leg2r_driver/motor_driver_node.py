@@ -9,8 +9,9 @@ Each tick: safety output from the latest measurement -> one command frame per mo
 subscriber sees the applied torque drop to zero when the watchdog trips).
 
 A motor that stays silent for more than ``max_missed_replies`` ticks (or whose commands cannot be
-sent: bus off, adaptor gone) zeroes every torque and latches the e-stop: torque stays zero after
-the bus recovers until ``~/estop`` is released (``data: false``); /diagnostics reports ERROR.
+sent: bus off, adaptor gone) zeroes every torque; silent for ``fault_latch_timeout`` it latches
+the e-stop (a fault, like moteus' after its watchdog): torque stays zero after the bus recovers
+until ``~/estop`` is released (``data: false``); /diagnostics reports ERROR meanwhile.
 
 With ``can_interface: virtual`` and ``simulate_motors: true`` the node runs the simulated firmware
 (:mod:`simulated_motor`) in-process on the same virtual channel, for tests without hardware.
@@ -75,6 +76,7 @@ DEFAULTS: dict[str, object] = {
     "watchdog_damping": 0.0,
     "estop_action": "zero_torque",
     "max_missed_replies": 5,  # ticks a motor may stay silent before all torques are zeroed
+    "fault_latch_timeout": 0.1,  # s of silence after which the fault latches the e-stop
     "diagnostics_rate": 1.0,
     "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
     "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
@@ -93,6 +95,8 @@ class MotorDriverNode(Node):
             raise ValueError(
                 f"estop_action must be one of {ESTOP_ACTIONS}, got {s['estop_action']}"
             )
+        if not s["fault_latch_timeout"] > 0.0:
+            raise ValueError(f"fault_latch_timeout must be > 0, got {s['fault_latch_timeout']}")
         names = tuple(s["joint_names"])
         n = len(names)
         for key in ("can_ids", "motor_models", "directions"):
@@ -130,6 +134,7 @@ class MotorDriverNode(Node):
         self.mode = Mode.WAITING
         self.fault_ticks = 0
         self.fault_latched = False  # a motor fault latches the e-stop until ~/estop false
+        self.silent_since: float | None = None  # monotonic time the current motor fault began
         self.fault_latches = 0
         self.reported_bus_errors = 0
         self.running = True
@@ -191,7 +196,15 @@ class MotorDriverNode(Node):
             self.fault_ticks += 1
             torque, damping = np.zeros_like(torque), np.zeros_like(damping)
         measurement = self.bus.exchange(torque, damping)
-        if self.motor_fault() and not self.fault_latched:
+        now = time.monotonic()
+        if not self.motor_fault():
+            self.silent_since = None
+        elif self.silent_since is None:
+            self.silent_since = now
+        latch_due = self.silent_since is not None and (
+            now - self.silent_since >= self.settings["fault_latch_timeout"]
+        )
+        if latch_due and not self.fault_latched:
             # Latched (moteus' fault mode): a motor that answers again gets no torque until an
             # explicit release; a release while it is still silent latches again.
             with self.lock:
