@@ -1,0 +1,114 @@
+"""ROS fault families of issue 14, against the leg's nodes on this machine (see bench/faults.py).
+
+``run(quick)`` injects, one at a time:
+
+- SIGKILL of the torque controller next to the motor driver on the simulated CAN bus, idle and
+  with a trainer-like CPU load (bench/_faults_ros_kill.py): kill-to-zero-torque figures;
+- corrupted /effort_command (motor driver, sim robot), /joint_states (torque controller),
+  PolicyUpdate (torque controller) and Transition (trainer) messages (bench/_faults_ros_inputs.py,
+  bench/_faults_ros_learning.py): every one counted on /diagnostics, none acting;
+- the CAN bus and the serial IMU failing mid-run (bench/_faults_ros_bus.py);
+- full run only: SIGKILL of the planner (mode mpc) and of the trainer with a resumed relaunch
+  (bench/_faults_ros_graph.py).
+
+Returns ``{"suite": "ros", "quick", "seconds", "injections", "faults": [record, ...],
+"misbehaving": [...], "limits": [...], "not_covered": [...]}``; each record is described in
+bench/_faults_ros_common.py. A scenario whose harness fails is recorded with ``harness_error``
+(and counted as misbehaving), so one broken scenario never hides the others.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from _faults_ros_bus import can_faults, imu_faults
+from _faults_ros_graph import planner_kill, trainer_kill_and_resume
+from _faults_ros_inputs import corrupt_sim_efforts
+from _faults_ros_kill import kill_series
+from _faults_ros_learning import corrupt_controller, corrupt_transitions
+
+NOT_COVERED = [
+    "the StochLite nodes (servo driver, B3M bus, gait controller): the quadruped's own faults "
+    "are to join this suite (issue 14)",
+    "out-of-order EffortCommand sequence numbers: the driver judges freshness by the stamp "
+    "(max_command_age), not by the sequence number",
+    "corrupted /mdemorl/controller_phase (sim robot pause, trainer accounting) and the monitor "
+    "and Foxglove nodes",
+    "SIGKILL of the motor driver or the sim robot themselves: nothing downstream applies torque; "
+    "with the driver gone only the motors' firmware CAN timeout stops them",
+    "a real SocketCAN bus and a real BNO055: the bus and IMU faults are simulated (python-can "
+    "virtual bus, pty)",
+]
+FULL_ONLY = ["SIGKILL planner_node (mode mpc)", "SIGKILL trainer_node + resume"]
+
+
+def _guarded(name: str, scenario: Callable[[], Any]) -> list[dict[str, Any]]:
+    """The scenario's record(s), or one record saying how its harness failed."""
+    try:
+        result = scenario()
+    except Exception as error:  # the harness itself broke: report it, keep going
+        return [
+            {
+                "fault": name,
+                "target": "",
+                "injections": 0,
+                "outcomes": {},
+                "figures": {},
+                "bad_applied": 0,
+                "tracebacks": 0,
+                "harness_error": f"{type(error).__name__}: {error}",
+                "detail": traceback.format_exc()[-1500:],
+                "misbehaving": [f"harness error: {type(error).__name__}: {error}"],
+            }
+        ]
+    return result if isinstance(result, list) else [result]
+
+
+def run(quick: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    kills = 3 if quick else 20
+    repeats = 3 if quick else 10
+    scenarios: list[tuple[str, Callable[[], Any]]] = [
+        ("SIGKILL torque_controller_node", lambda: kill_series(kills, repeats, 21)),
+        ("corrupted /effort_command (sim)", lambda: corrupt_sim_efforts(repeats, 24)),
+        ("corrupted /joint_states, PolicyUpdate", lambda: corrupt_controller(repeats, 1 if quick else 3, 25)),
+        ("corrupted Transition", lambda: corrupt_transitions(repeats, 27)),
+        ("CAN bus faults", lambda: can_faults(28)),
+        ("serial IMU faults", lambda: imu_faults(29)),
+    ]  # fmt: skip
+    if not quick:
+        scenarios += [
+            ("SIGKILL planner_node (mode mpc)", lambda: planner_kill(30)),
+            ("SIGKILL trainer_node + resume", trainer_kill_and_resume),
+        ]
+    faults: list[dict[str, Any]] = []
+    for name, scenario in scenarios:
+        began = time.perf_counter()
+        for record in _guarded(name, scenario):
+            record["seconds"] = round(time.perf_counter() - began, 1)
+            faults.append(record)
+    misbehaving = [
+        {"fault": record["fault"], "what": what}
+        for record in faults
+        for what in record.get("misbehaving", [])
+    ]
+    limits = [
+        {"fault": record["fault"], "what": what}
+        for record in faults
+        for what in record.get("limits", [])
+    ]
+    return {
+        "suite": "ros",
+        "quick": quick,
+        "seconds": round(time.perf_counter() - started, 1),
+        "injections": sum(int(record["injections"]) for record in faults),
+        "bad_applied": sum(int(record.get("bad_applied", 0)) for record in faults),
+        "tracebacks": sum(int(record.get("tracebacks", 0)) for record in faults),
+        "faults": faults,
+        "misbehaving": misbehaving,
+        "limits": limits,
+        "not_covered": NOT_COVERED + (FULL_ONLY if quick else []),
+    }

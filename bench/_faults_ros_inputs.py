@@ -1,0 +1,214 @@
+"""Corrupted messages on the subscribed topics of the leg's nodes, each node in its own process.
+
+Per node, every kind of corrupted message is sent ``repeats`` times, spaced so that a keep-last-1
+subscription never drops one; then the node's /diagnostics counter for that kind must have grown
+by exactly ``repeats`` (``counted``), nothing corrupted may have acted (``bad_applied``: joint
+torque while only corrupted commands arrive, controller commands while only corrupted joint
+states arrive, a policy loaded or a transition stored from a corrupted message), and a valid
+message afterwards must still be obeyed (``alive``: the node keeps running).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from _faults_ros_common import Recorder, count_tracebacks, fault_record
+
+SPACING = 0.05  # s between corrupted messages: ≫ a 2 ms loop's callback latency
+JOINTS = ["hip", "knee"]
+
+
+def _stamp(node: Any, offset: float) -> Any:
+    from rclpy.duration import Duration
+
+    return (node.get_clock().now() + Duration(nanoseconds=int(offset * 1e9))).to_msg()
+
+
+def effort_cases() -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    """kind -> (the gate's counter, message factory); efforts stand out if ever applied."""
+    from mdemorl_msgs.msg import EffortCommand
+
+    def command(names: list[str], efforts: list[float], offset: float = 0.0) -> Any:
+        def make(node: Any) -> Any:
+            msg = EffortCommand(name=names, effort=efforts)
+            msg.header.stamp = _stamp(node, offset)
+            return msg
+
+        return make
+
+    return {
+        "nan": ("rejected_non_finite", command(JOINTS, [math.nan, 2.0])),
+        "inf": ("rejected_non_finite", command(JOINTS, [2.0, -math.inf])),
+        "too_short": ("rejected_wrong_length", command(["hip"], [2.0])),
+        "too_long": ("rejected_wrong_length", command(JOINTS + ["ankle"], [2.0, 2.0, 2.0])),
+        "names_values_mismatch": ("rejected_wrong_length", command(JOINTS, [2.0])),
+        "unknown_joint": ("rejected_unknown_joint", command(["hip", "ankle"], [2.0, 2.0])),
+        "duplicate_joint": ("rejected_duplicate_joint", command(["hip", "hip"], [2.0, 2.0])),
+        "stale_stamp": ("rejected_stale", command(JOINTS, [2.0, 2.0], offset=-1.0)),
+        "future_stamp": ("rejected_future_stamp", command(JOINTS, [2.0, 2.0], offset=1.0)),
+    }
+
+
+def state_cases() -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    """kind -> (the controller's counter, JointState factory)."""
+    from sensor_msgs.msg import JointState
+
+    def state(names: list[str], q: list[float], qd: list[float], offset: float = 0.0) -> Any:
+        def make(node: Any) -> Any:
+            msg = JointState(name=names, position=q, velocity=qd)
+            msg.header.stamp = _stamp(node, offset)
+            return msg
+
+        return make
+
+    good_q, good_qd = [0.3, -1.2], [0.0, 0.0]
+    return {
+        "nan_position": ("states_rejected_non_finite", state(JOINTS, [math.nan, -1.2], good_qd)),
+        "inf_velocity": ("states_rejected_non_finite", state(JOINTS, good_q, [0.0, math.inf])),
+        "short_position": ("states_rejected_wrong_length", state(JOINTS, [0.3], good_qd)),
+        "no_velocity": ("states_rejected_wrong_length", state(JOINTS, good_q, [])),
+        "unknown_joints": ("states_rejected_unknown_joint", state(["a", "b"], good_q, good_qd)),
+        "missing_joint": ("states_rejected_unknown_joint", state(["hip"], [0.3], [0.0])),
+        "stale_stamp": ("states_rejected_stale", state(JOINTS, good_q, good_qd, offset=-1.0)),
+        "future_stamp": ("states_rejected_future_stamp", state(JOINTS, good_q, good_qd, 1.0)),
+    }
+
+
+def inject(
+    recorder: Recorder,
+    publisher: Any,
+    cases: dict[str, tuple[str, Callable[[Any], Any]]],
+    status_suffix: str,
+    repeats: int,
+    applied: Callable[[], int],
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Send every case ``repeats`` times; per case sent/counted, and the total ``applied()``."""
+    per_case: dict[str, dict[str, int]] = {}
+    bad = 0
+    values = recorder.fresh_diagnostics(status_suffix) or {}
+    for kind, (counter, make) in cases.items():
+        before = int(values.get(counter, "0"))
+        start = applied()
+        for _ in range(repeats):
+            publisher.publish(make(recorder.node))
+            recorder.wait(SPACING)
+        recorder.wait(0.1)
+        values = recorder.fresh_diagnostics(status_suffix) or {}
+        counted = int(values.get(counter, "0")) - before
+        bad += applied() - start
+        per_case[kind] = {"sent": repeats, "counted": counted}
+    return per_case, bad
+
+
+def record_for(
+    fault: str, target: str, per_case: dict[str, dict[str, int]], bad: int, **fields: Any
+) -> dict[str, Any]:
+    sent = sum(c["sent"] for c in per_case.values())
+    counted = sum(min(c["counted"], c["sent"]) for c in per_case.values())
+    misbehaving = [
+        f"{kind}: {c['counted']} of {c['sent']} counted"
+        for kind, c in per_case.items()
+        if c["counted"] != c["sent"]
+    ]
+    if bad:
+        misbehaving.append(f"{bad} corrupted messages acted")
+    if not fields.get("alive", True):
+        misbehaving.append("a valid message afterwards was not obeyed")
+    outcomes = {"counted": counted, "not_counted": sent - counted, "applied": bad}
+    return fault_record(
+        fault,
+        target,
+        sent,
+        outcomes=outcomes,
+        cases=per_case,
+        bad_applied=bad,
+        misbehaving=misbehaving,
+        **fields,
+    )
+
+
+def effort_faults(
+    harness: Any, recorder: Recorder, process: Any, repeats: int, node: str
+) -> dict[str, Any]:
+    """Corrupted /effort_command into ``node`` (motor driver or sim robot, already publishing
+    joint states to ``recorder``), then 0.3 s of valid commands."""
+    from leg2r_driver.ros_common import STATE_QOS
+    from mdemorl_msgs.msg import EffortCommand
+
+    publisher = recorder.node.create_publisher(EffortCommand, "/effort_command", STATE_QOS)
+    harness.spin_until(lambda: publisher.get_subscription_count() > 0, 10.0)
+
+    def torque_states() -> int:
+        return sum(any(abs(e) > 0.01 for e in efforts) for _, efforts in recorder.states)
+
+    per_case, bad = inject(recorder, publisher, effort_cases(), "safety", repeats, torque_states)
+    mark = len(recorder.states)
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        msg = EffortCommand(name=JOINTS, effort=[0.5, 0.5])
+        msg.header.stamp = _stamp(recorder.node, 0.0)
+        publisher.publish(msg)
+        recorder.wait(0.002)
+    alive = any(abs(e[0] - 0.5) < 0.05 for _, e in recorder.states[mark:])
+    tracebacks = count_tracebacks(harness.output(process))
+    return record_for(
+        "corrupted /effort_command", node, per_case, bad, alive=alive, tracebacks=tracebacks
+    )
+
+
+def corrupt_sim_efforts(repeats: int, salt: int) -> dict[str, Any]:
+    """:func:`effort_faults` against the sim robot in its own process."""
+    from leg2r_driver.ros_testing import RosHarness
+
+    harness = RosHarness(salt=salt)
+    try:
+        recorder = Recorder(harness, "faults_effort_probe")
+        process = harness.start(
+            "leg2r_driver.sim_robot_node", {"diagnostics_rate": 5.0, "pause_after_hold": -1.0}
+        )
+        harness.spin_until(lambda: len(recorder.states) > 10, 60.0)
+        return effort_faults(harness, recorder, process, repeats, "sim_robot_node")
+    finally:
+        harness.close()
+
+
+def joint_state_faults(
+    harness: Any, recorder: Recorder, process: Any, repeats: int
+) -> dict[str, Any]:
+    """Corrupted /joint_states into a torque controller (random default action) that has no
+    other state source, then 0.5 s of valid states: it must command again."""
+    from sensor_msgs.msg import JointState
+
+    from leg2r_driver.ros_common import STATE_QOS
+
+    publisher = recorder.node.create_publisher(JointState, "/joint_states", STATE_QOS)
+    harness.spin_until(lambda: publisher.get_subscription_count() > 0, 60.0)
+    recorder.fresh_diagnostics("torque_controller_node", 30.0)
+    per_case, bad = inject(
+        recorder,
+        publisher,
+        state_cases(),
+        "torque_controller_node",
+        repeats,
+        lambda: len(recorder.commands),
+    )
+    mark = len(recorder.commands)
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        msg = JointState(name=JOINTS, position=[0.3, -1.2], velocity=[0.0, 0.0])
+        msg.header.stamp = _stamp(recorder.node, 0.0)
+        publisher.publish(msg)
+        recorder.wait(0.004)
+    alive = len(recorder.commands) > mark
+    tracebacks = count_tracebacks(harness.output(process))
+    return record_for(
+        "corrupted /joint_states",
+        "torque_controller_node",
+        per_case,
+        bad,
+        alive=alive,
+        tracebacks=tracebacks,
+    )
