@@ -166,6 +166,9 @@ def render(document: dict[str, Any]) -> str:
         + "\n\nA bus that is off or unplugged reaches no motor: enable each motor's firmware CAN "
         "timeout (HARDWARE.md) so that the motors go limp by themselves."
     )
+    fixed = [f"- {item}" for item in ros.get("fixed", [])]
+    if fixed:
+        parts.append("## Found by this suite and fixed\n\n" + "\n".join(fixed))
     not_covered = [f"- {item}" for item in ros.get("not_covered", [])]
     parts.append("## Not covered\n\n" + ("\n".join(not_covered) or "Nothing recorded."))
     return "\n\n".join(parts).rstrip() + "\n"

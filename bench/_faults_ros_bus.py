@@ -184,12 +184,14 @@ def can_faults(salt: int) -> list[dict[str, Any]]:
         diagnostics.clear()
         started = time.monotonic()
         start()
-        zero_after = latched_after = None
+        zero_after = detected_after = latched_after = None
         while time.monotonic() - started < FAULT_SECONDS:
             now = time.monotonic() - started
             if zero_after is None and all(abs(t) < 0.01 for t in torques()):
                 zero_after = now
-            if latched_after is None and node.motor_fault():
+            if detected_after is None and node.motor_fault():
+                detected_after = now
+            if latched_after is None and node.fault_latched:
                 latched_after = now
             time.sleep(0.0005)
         end()
@@ -223,6 +225,7 @@ def can_faults(salt: int) -> list[dict[str, Any]]:
             outcomes=outcome,
             figures={
                 "fault_to_zero_torque_at_motors": summary([zero_after] if zero_after else []),
+                "fault_to_detected": summary([detected_after] if detected_after else []),
                 "fault_to_latched": summary([latched_after] if latched_after else []),
             },
             bus_counters={k: v for k, v in bus_values.items() if k != "motor_mode"},
