@@ -49,7 +49,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from leg2r_driver.controller_core import task_hash
+from leg2r_driver.controller_core import task_hash as leg2r_task_hash
 from leg2r_driver.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -66,6 +66,8 @@ from leg2r_driver.ros_common import (
 )
 from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
 from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from mdemorl_core.envs.stochlite_gait import task_hash as stochlite_task_hash
 from mdemorl_core.envs_util import make_env, space_dims
 from mdemorl_core.policy_io import sha256_hex
 from mdemorl_core.training.checkpoint import checkpoint_path
@@ -140,8 +142,14 @@ class TrainerNode(Node):
         env = make_env(config.env_id, config.seed, config.max_episode_steps, **config.env_kwargs)
         obs_dim, act_dim = space_dims(env)
         params = getattr(env.unwrapped, "params", None)
-        # The task the controller must be computing (Leg2R tasks); other tasks are not checked.
-        self.task_hash = task_hash(params) if isinstance(params, Leg2RParams) else ""
+        # The task the controller must be computing (the leg's and the quadruped's); the
+        # controller's launch arguments and this node's YAML name it separately, this catches a
+        # mismatch. Other tasks are not checked.
+        self.task_hash = ""
+        if isinstance(params, Leg2RParams):
+            self.task_hash = leg2r_task_hash(params)
+        elif isinstance(params, StochLiteParams):
+            self.task_hash = stochlite_task_hash(params)
         self.foreign_task = ""  # the controller's task hash when it differs from ours
         self.refused = 0
         env.close()

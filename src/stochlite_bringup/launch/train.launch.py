@@ -10,7 +10,9 @@ trainer updates, then acts with v+1; protocol:=async acts and learns at once. mo
 leg with the planner node's DMD-MPC plans (started only then). The trainer ends the launch when
 its last epoch is done. Each robot has its own config files (config/trainer_<robot>.yaml).
 robot:=stochlite trains the quadruped instead (stochlite_sim_node or servo_driver_node, and the
-gait controller; mode:=policy only).
+gait controller; mode:=policy only); its nodes simulate or drive task:=StochLite-v1 (the aligned
+robot; StochLite-v0 for runs of the first env), which must be config/trainer_stochlite.yaml's
+env_id: the trainer refuses data of a controller with another task hash.
 monitor:=true adds monitor.launch.py's Foxglove bridge (ws://127.0.0.1:8765 by default).
 """
 
@@ -42,6 +44,7 @@ def generate_launch_description():
     backend, mode, robot = arg("backend"), arg("mode"), arg("robot")
     robot_backend = [robot, "_", backend]  # e.g. "stochlite_sim": the robot's own backend nodes
     realtime = {"realtime_priority": arg("realtime_priority")}
+    task = {"task": arg("task")}
     arguments = [
         DeclareLaunchArgument(
             "run_dir", default_value="runs/ros_train", description="checkpoints, progress, bag"
@@ -51,6 +54,12 @@ def generate_launch_description():
             default_value="leg2r",
             choices=["leg2r", "stochlite"],
             description="leg2r: the 2R leg; stochlite: the quadruped (stochlite_driver nodes)",
+        ),
+        DeclareLaunchArgument(
+            "task",
+            default_value="StochLite-v1",
+            choices=["StochLite-v0", "StochLite-v1"],
+            description="robot:=stochlite: the task its nodes compute (= the trainer's env_id)",
         ),
         DeclareLaunchArgument(
             "backend",
@@ -145,14 +154,14 @@ def generate_launch_description():
             package="stochlite_driver",
             executable="stochlite_sim_node",
             name="stochlite_sim_node",
-            parameters=[[bringup_config, "/training_sim_", robot, ".yaml"], realtime],
+            parameters=[[bringup_config, "/training_sim_", robot, ".yaml"], task, realtime],
             condition=IfCondition(EqualsSubstitution(robot_backend, "stochlite_sim")),
         ),
         Node(
             package="stochlite_driver",
             executable="servo_driver_node",
             name="servo_driver_node",
-            parameters=[realtime],
+            parameters=[task, realtime],
             condition=IfCondition(EqualsSubstitution(robot_backend, "stochlite_hardware")),
         ),
         Node(
@@ -162,6 +171,7 @@ def generate_launch_description():
             parameters=[
                 [bringup_config, "/training_controller_", robot, ".yaml"],
                 {"protocol": arg("protocol")},
+                task,
                 realtime,
             ],
             condition=IfCondition(EqualsSubstitution(robot, "stochlite")),

@@ -11,8 +11,10 @@ from RUN's actor (policy_publisher, deterministic); with no run_dir it walks the
 generator alone (default_action:=zero) or stands (default_action:=hold). A tilt beyond sit_tilt
 sits it down; the driver's attitude guard (tilt_limit) relaxes the servos and latches its e-stop.
 backend:=hardware runs servo_driver_node on the RS-485 bus at `port` and the IMU node; sim runs
-stochlite_sim_node. The URDF (installed under this package's share) is published on
-/robot_description; robot_state_publisher is started only where it is installed.
+stochlite_sim_node. task:=StochLite-v1 (default) or StochLite-v0 names the robot the nodes
+compute and must be the run's env_id (the gait controller refuses an actor of other sizes). The
+task's URDF is published on /robot_description; robot_state_publisher, started only where it is
+installed, gets the default task's URDF (a launch file here cannot read an argument's value).
 """
 
 import os
@@ -24,14 +26,16 @@ from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import EqualsSubstitution, LaunchConfiguration
 from launch_ros.actions import Node
 
+from stochlite_driver.robot_description_node import default_urdf
 
-def robot_state_publisher(urdf_path: str) -> list:
+DEFAULT_TASK = "StochLite-v1"
+
+
+def robot_state_publisher(description: str) -> list:
     try:
         get_package_share_directory("robot_state_publisher")
     except PackageNotFoundError:
         return []
-    with open(urdf_path) as urdf:
-        description = urdf.read()
     return [
         Node(
             package="robot_state_publisher",
@@ -43,14 +47,18 @@ def robot_state_publisher(urdf_path: str) -> list:
 
 
 def generate_launch_description():
-    share = get_package_share_directory("stochlite_bringup")
-    urdf_path = os.path.join(share, "urdf", "stochlite.urdf")
     arg = LaunchConfiguration
     backend, run_dir = arg("backend"), arg("run_dir")
     realtime = {"realtime_priority": arg("realtime_priority")}
     arguments = [
         DeclareLaunchArgument("run_dir", default_value="", description="run whose actor walks"),
         DeclareLaunchArgument("backend", default_value="sim", choices=["sim", "hardware"]),
+        DeclareLaunchArgument(
+            "task",
+            default_value=DEFAULT_TASK,
+            choices=["StochLite-v0", "StochLite-v1"],
+            description="the robot the nodes compute: the run's env_id",
+        ),
         DeclareLaunchArgument("port", default_value="/dev/ttyUSB0", description="RS-485 adaptor"),
         DeclareLaunchArgument(
             "posture_script",
@@ -70,26 +78,27 @@ def generate_launch_description():
         ),
     ]
     safety = {"tilt_limit": arg("tilt_limit")}
+    task = {"task": arg("task")}
     nodes = [
         Node(
             package="stochlite_driver",
             executable="robot_description_node",
             name="robot_description_node",
-            parameters=[{"urdf_path": urdf_path}],
+            parameters=[task],
         ),
-        *robot_state_publisher(urdf_path),
+        *robot_state_publisher(default_urdf(DEFAULT_TASK)),
         Node(
             package="stochlite_driver",
             executable="stochlite_sim_node",
             name="stochlite_sim_node",
-            parameters=[safety, realtime],
+            parameters=[safety, task, realtime],
             condition=IfCondition(EqualsSubstitution(backend, "sim")),
         ),
         Node(
             package="stochlite_driver",
             executable="servo_driver_node",
             name="servo_driver_node",
-            parameters=[{"port": arg("port")}, safety, realtime],
+            parameters=[{"port": arg("port")}, safety, task, realtime],
             condition=IfCondition(EqualsSubstitution(backend, "hardware")),
         ),
         Node(
@@ -115,6 +124,7 @@ def generate_launch_description():
                     "deterministic": True,
                     "reset_service": "",
                 },
+                task,
                 realtime,
             ],
         ),

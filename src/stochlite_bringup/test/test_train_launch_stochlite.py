@@ -53,4 +53,12 @@ def test_stochlite_episodic_sim_launch(tmp_path: Path) -> None:
     versions = [m.policy_version for m in transitions]
     assert versions == [v for v in range(EPOCHS) for _ in range(STEPS)]
     assert policies and max(m.version for m in policies) >= 1
-    assert all(len(m.observation) == 10 and len(m.action) == 12 for m in transitions)
+    # The launch's default task (StochLite-v1): its observation, the trainer's env's.
+    import gymnasium
+
+    import mdemorl_core.envs  # noqa: F401  (registers the tasks)
+
+    env = gymnasium.make("StochLite-v1")
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    assert all(len(m.observation) == obs_dim and len(m.action) == act_dim for m in transitions)

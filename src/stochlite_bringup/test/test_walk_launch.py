@@ -91,18 +91,23 @@ def test_a_tilt_sits_the_walking_robot_down(tmp_path: Path) -> None:
 def test_walk_launch_deploys_a_runs_actor(tmp_path: Path) -> None:
     """run_dir: policy_publisher hands the run's actor to the gait controller, which walks with
     it (a one-epoch SAC run on random data: this checks the deployment path, not the gait)."""
+    import gymnasium
+
+    import mdemorl_core.envs  # noqa: F401  (registers the tasks)
     from mdemorl_core.config import build_train_config
-    from mdemorl_core.envs.stochlite import ACTION_DIM, OBSERVATION_DIM
     from mdemorl_core.training.online import OnlineTrainer
 
+    env = gymnasium.make("StochLite-v1")  # walk.launch.py's default task
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
     config = build_train_config(
-        {"env_id": "StochLite-v0", "algo": "sac", "steps_per_epoch": 20, "epochs": 1}
+        {"env_id": "StochLite-v1", "algo": "sac", "steps_per_epoch": 20, "epochs": 1}
     )
-    trainer = OnlineTrainer(config, tmp_path / "run", OBSERVATION_DIM, ACTION_DIM)
+    trainer = OnlineTrainer(config, tmp_path / "run", obs_dim, act_dim)
     rng = np.random.default_rng(0)
     for _ in range(20):
-        obs = rng.uniform(-0.1, 0.1, OBSERVATION_DIM)
-        trainer.add(obs, rng.uniform(-1, 1, ACTION_DIM), 0.1, obs, False, False)
+        obs = rng.uniform(-0.1, 0.1, obs_dim)
+        trainer.add(obs, rng.uniform(-1, 1, act_dim), 0.1, obs, False, False)
     trainer.run_epoch()
     poses, _, output, code = run_walk_launch(
         tmp_path,

@@ -25,11 +25,9 @@ has relaxed it).
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 import time
-from dataclasses import asdict
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -69,7 +67,7 @@ from leg2r_driver.ros_common import (
     stop_own_executor,
 )
 from mdemorl_core.envs.stochlite import ACTION_DIM
-from mdemorl_core.envs.stochlite_gait import StochLiteParams, task_params
+from mdemorl_core.envs.stochlite_gait import task_hash, task_params
 from mdemorl_msgs.msg import ControllerPhase, LoopHealth, PolicyUpdate, Transition
 from stochlite_driver.gait_core import GaitConfig, GaitControllerCore, GaitTick
 from stochlite_driver.posture import POSTURE_TOPIC, Posture, parse_script, sit_pose
@@ -110,11 +108,6 @@ DEFAULTS: dict[str, object] = {
     "middleware_priority": -1,
     "statistics_file": "",
 }
-
-
-def task_hash(params: StochLiteParams) -> str:
-    """Short hash of the StochLite task parameters, published with the controller phase."""
-    return hashlib.sha256(repr(sorted(asdict(params).items())).encode()).hexdigest()[:16]
 
 
 class GaitControllerNode(Node):

@@ -18,8 +18,9 @@ for phi in [0, pi), flat stance stroke (foot moving back, the body moving forwar
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -286,3 +287,9 @@ def task_params(task: str) -> StochLiteParams:
     if task not in TASK_PARAMS:
         raise ValueError(f"unknown StochLite task {task!r}; known: {sorted(TASK_PARAMS)}")
     return TASK_PARAMS[task]
+
+
+def task_hash(params: StochLiteParams) -> str:
+    """Short hash of the StochLite task parameters: the gait controller publishes it with its
+    phase, the trainer compares it with its own env's, so data of another task is refused."""
+    return hashlib.sha256(repr(sorted(asdict(params).items())).encode()).hexdigest()[:16]
