@@ -11,7 +11,9 @@ damaged one way at a time and retrained from with ``cli.main(["retrain", ...])``
 
 Outcomes: ``recovered`` (exit 0 and the report line "used N transitions (...)"), ``rejected_exit2``
 (exit 2 with a message: nothing usable), ``traceback``, ``exit_other``. A recovered case that lost
-transitions must say so in its report (else ``unreported_loss``). The rows read back are compared
+transitions must say so in its report (else ``unreported_loss``), and a cut bag must give back
+exactly the transitions whose records lie wholly before the cut, located in the intact file with
+the ``mcap`` package's own reader (else ``lost_intact_transitions``). The rows read back are compared
 with the rows written: ``altered_rows`` counts recovered rows that match no written row (a flipped
 value bit that no check can see in a bag without CRCs); it is reported, not counted as a crash.
 """
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mcap.records import Message
+from mcap.stream_reader import StreamReader
 
 from mdemorl_core import cli
 from mdemorl_core.bags import TransitionArrays, read_transitions, write_transitions
@@ -64,11 +68,11 @@ def _row_keys(data: TransitionArrays) -> set[bytes]:
     return {row.tobytes() for row in packed.astype(np.float32)}
 
 
-def _injections(clean: Path, out: Path, quick: bool) -> list[tuple[str, str, Path]]:
-    """(family, description, damaged bag directory) for every injection."""
+def _injections(clean: Path, out: Path, quick: bool) -> list[tuple[str, str, Path, int | None]]:
+    """(family, description, damaged bag directory, cut offset or None) for every injection."""
     mcap_name = next(clean.glob("*.mcap")).name
     data = (clean / mcap_name).read_bytes()
-    made: list[tuple[str, str, Path]] = []
+    made: list[tuple[str, str, Path, int | None]] = []
 
     def damaged(name: str, content: bytes, keep_metadata: bool = True) -> Path:
         bag = out / name
@@ -80,9 +84,8 @@ def _injections(clean: Path, out: Path, quick: bool) -> list[tuple[str, str, Pat
 
     for k in range(1, CUTS + 1):
         at = len(data) * k // (CUTS + 1)
-        made.append(
-            ("cut", f"cut at byte {at} of {len(data)}", damaged(f"cut{k}", data[:at], False))
-        )
+        what = f"cut at byte {at} of {len(data)}"
+        made.append(("cut", what, damaged(f"cut{k}", data[:at], False), at))
     rng = np.random.default_rng(14)
     # (bytes flipped, contiguous burst) per injection, each at seeded random offsets.
     flips = (
@@ -98,15 +101,15 @@ def _injections(clean: Path, out: Path, quick: bool) -> list[tuple[str, str, Pat
         for offset in offsets:
             content[offset] ^= int(rng.integers(1, 256))
         what = f"{count} byte(s) flipped at {offsets[0]}" + ("..." if count > 1 else "")
-        made.append(("flip", what, damaged(f"flip{i}", bytes(content))))
-    made.append(("layout", "empty .mcap file", damaged("empty", b"")))
+        made.append(("flip", what, damaged(f"flip{i}", bytes(content)), None))
+    made.append(("layout", "empty .mcap file", damaged("empty", b""), None))
     garbage = damaged("garbage_metadata", data)
     (garbage / "metadata.yaml").write_bytes(b"\x00\xffnot: [yaml")
-    made.append(("layout", "garbage metadata.yaml", garbage))
+    made.append(("layout", "garbage metadata.yaml", garbage, None))
     no_mcap = out / "no_mcap"
     no_mcap.mkdir()
     (no_mcap / "metadata.yaml").write_text("rosbag2_bagfile_information: {}\n")
-    made.append(("layout", "directory without .mcap files", no_mcap))
+    made.append(("layout", "directory without .mcap files", no_mcap, None))
     return made
 
 
@@ -135,7 +138,9 @@ def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="faults_bags_") as tmp:
         out = Path(tmp)
         write_transitions(out / "clean", original, MSG_FILE.read_text())
-        for index, (family, what, bag) in enumerate(_injections(out / "clean", out, quick)):
+        clean = next((out / "clean").glob("*.mcap")).read_bytes()
+        ends = _payload_ends(clean)
+        for index, (family, what, bag, cut) in enumerate(_injections(out / "clean", out, quick)):
             outcome, code, stdout, stderr = _retrain(bag, out / f"run{index}")
             case: dict[str, Any] = {"family": family, "injection": what, "outcome": outcome}
             if outcome == "recovered":
@@ -148,11 +153,16 @@ def run(quick: bool) -> dict[str, Any]:
                 lost = recovered < ROWS
                 if match is None or (lost and not _mentions_loss(case["report"])):
                     outcome = case["outcome"] = "unreported_loss"
+            if cut is not None:
+                # Every transition whose record lies wholly before the cut must come back.
+                case["transitions_intact_before_cut"] = sum(end <= cut for end in ends)
+                if case.get("transitions_recovered") != case["transitions_intact_before_cut"]:
+                    outcome = case["outcome"] = "lost_intact_transitions"
             else:
                 case["message"] = stderr.strip()
             families.setdefault(family, Counter())[outcome] += 1
             cases.append(case)
-    bad = {"traceback", "exit_other", "unreported_loss"}
+    bad = {"traceback", "exit_other", "unreported_loss", "lost_intact_transitions"}
     return {
         "suite": "bags",
         "quick": quick,
@@ -175,6 +185,16 @@ def run(quick: bool) -> dict[str, Any]:
         "cases": cases,
         "misbehaving": [c for c in cases if c["outcome"] in bad],
     }
+
+
+def _payload_ends(clean: bytes) -> list[int]:
+    """File offset where each message's record ends in the intact file, found with the ``mcap``
+    package's own reader (independent of the salvage code under test)."""
+    return [
+        clean.find(record.data) + len(record.data)
+        for record in StreamReader(io.BytesIO(clean)).records
+        if isinstance(record, Message)
+    ]
 
 
 def _mentions_loss(report: str) -> bool:

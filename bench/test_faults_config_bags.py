@@ -76,6 +76,8 @@ def test_damaged_bags_retrain_or_are_refused_and_say_what_was_recovered(
     assert recovered == sorted(recovered) and recovered[0] > 0
     assert recovered[-1] == bags_result["transitions_written"]
     assert all("truncated" in case["report"] for case in cuts)
+    # Exactly the transitions whose records lie wholly before the cut (located independently).
+    assert all(c["transitions_recovered"] == c["transitions_intact_before_cut"] for c in cuts)
     for case in bags_result["cases"]:
         if case["outcome"] == "rejected_exit2":
             assert case["message"].startswith("mdemorl: error:")

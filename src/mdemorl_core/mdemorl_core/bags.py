@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mcap.records import Schema
 from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.base import TypesysError
@@ -120,17 +121,32 @@ def _messages(path: Path, topic: str, report: BagReadReport) -> Iterator[tuple[s
     if not data.startswith(MAGIC):
         raise BagError(f"{path} is not a readable MCAP file (no MCAP magic at its start)")
     damage = ScanDamage()
-    yield from topic_messages(data, topic, damage)
+    yield from topic_messages(data, topic, damage, _usable_schema)
     report.skipped_chunks += damage.skipped_chunks
-    report.bad_records += damage.bad_records
+    report.bad_records += damage.bad_records + damage.resynchronised
     report.unknown_channel_messages += damage.unknown_channel_messages
     report.notes += [f"{path.name}: {note}" for note in damage.notes]
     if damage.cut_at is not None:
         report.truncated_files.append(path.name)
         report.notes.append(
-            f"{path.name}: a record at byte {damage.cut_at} of {len(data)} runs past its end "
-            "(cut, or a damaged length); read everything before it"
+            f"{path.name}: ends inside the record at byte {damage.cut_at} of {len(data)} (cut, or "
+            "a damaged length): read everything before it"
         )
+
+
+_FIELDS_READ = {"observation", "action", "next_observation", "reward", "terminated", "truncated"}
+
+
+def _usable_schema(schema: Schema) -> bool:
+    """Whether ``schema`` is an intact ``Transition`` definition (parses, has the fields read)."""
+    if schema.name != TRANSITION_TYPE:
+        return False
+    try:
+        types = get_types_from_msg(schema.data.decode(), schema.name)
+    except (TypesysError, UnicodeDecodeError):
+        return False
+    _, fields = types.get(TRANSITION_TYPE, ((), ()))
+    return {name for name, _ in fields} >= _FIELDS_READ
 
 
 def read_transitions(
@@ -155,12 +171,10 @@ def read_transitions(
                     f"{topic} in {path} has type {type_name}, expected {TRANSITION_TYPE}"
                 )
             if type_name not in registered:
-                try:
-                    typestore.register(get_types_from_msg(type_text, type_name))
-                except TypesysError as error:
-                    raise BagError(
-                        f"the schema of {topic} in {path} is damaged: {error}"
-                    ) from error
+                schema = Schema(id=0, name=type_name, encoding="ros2msg", data=type_text.encode())
+                if not _usable_schema(schema):
+                    raise BagError(f"every copy of the schema of {topic} in {path} is damaged")
+                typestore.register(get_types_from_msg(type_text, type_name))
                 registered.add(type_name)
             try:
                 msg: Any = typestore.deserialize_cdr(data, type_name)

@@ -116,7 +116,7 @@ def test_bag_cut_inside_its_chunk_keeps_the_messages_before_the_cut(tmp_path: Pa
     assert 0 < len(arrays) < 60
     np.testing.assert_array_equal(arrays.obs, np.array([r["obs"] for r in rows[: len(arrays)]]))
     assert report.truncated_files == [mcap_file.name]
-    assert any("runs past its end" in note for note in report.notes)
+    assert any("ends inside the record" in note for note in report.notes)
 
 
 def test_undecodable_and_implausible_messages_are_skipped_and_counted(tmp_path: Path) -> None:
