@@ -140,6 +140,8 @@ def _misbehaving(families: dict[str, Any]) -> str:
     for name, family in families.items():
         if family.get("status") == "missing":
             lines.append(f"- {name}: the family's module is missing, so nothing was injected")
+        for case in family.get("timing_outliers", []):
+            lines.append(f"- {name} (timing): {case['fault']}: {case['what']}")
         for case in family.get("misbehaving", []):
             text = case if isinstance(case, str) else json.dumps(case, sort_keys=True)
             lines.append(f"- {name}: {text[:400]}")
@@ -166,6 +168,9 @@ def render(document: dict[str, Any]) -> str:
         + "\n\nA bus that is off or unplugged reaches no motor: enable each motor's firmware CAN "
         "timeout (HARDWARE.md) so that the motors go limp by themselves."
     )
+    still_open = [f"- {item}" for item in ros.get("open", [])]
+    if still_open:
+        parts.append("## Open (seen in earlier runs, not fixed)\n\n" + "\n".join(still_open))
     fixed = [f"- {item}" for item in ros.get("fixed", [])]
     if fixed:
         parts.append("## Found by this suite and fixed\n\n" + "\n".join(fixed))

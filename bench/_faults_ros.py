@@ -12,7 +12,10 @@
   (bench/_faults_ros_graph.py).
 
 Returns ``{"suite": "ros", "quick", "seconds", "injections", "faults": [record, ...],
-"misbehaving": [...], "limits": [...], "not_covered": [...]}``; each record is described in
+"misbehaving": [...], "timing_outliers": [...], "limits": [...], "not_covered": [...], "fixed",
+"open"}``: misbehaving is what went functionally wrong, timing_outliers the kills whose zero
+torque came later than _faults_ros_kill.OUTLIER_MS (figures, which tests never assert); each
+record is described in
 bench/_faults_ros_common.py. A scenario whose harness fails is recorded with ``harness_error``
 (and counted as misbehaving), so one broken scenario never hides the others.
 """
@@ -70,6 +73,20 @@ FIXED = [
 ]
 
 
+# Seen by earlier runs of this suite, not fixed; a given run may or may not reproduce it.
+OPEN = [
+    "motor_driver_node's 500 Hz loop stalled about 1 s right after a controller SIGKILL in 2 "
+    "of 80 kills (2026-12-02, one idle, one loaded: /joint_states gap 1001 ms, watchdog trip "
+    "1002 ms), so the motors kept the last command for 1 s. Most likely Fast DDS's shared-memory "
+    "transport (which rmw_fastrtps adds under ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST): a port "
+    "left inoperative by a process killed while using it is health-checked for "
+    "healthy_check_timeout_ms (default 1000 ms) by the thread that uses it. Not confirmed; "
+    "FASTDDS_BUILTIN_TRANSPORTS=UDPv4 and an XML profile do not remove that transport here "
+    "(checked: the dds.shm threads remain). Independent of the host: the motors' firmware CAN "
+    "timeout",
+]
+
+
 def _guarded(name: str, scenario: Callable[[], Any]) -> list[dict[str, Any]]:
     """The scenario's record(s), or one record saying how its harness failed."""
     try:
@@ -120,6 +137,11 @@ def run(quick: bool) -> dict[str, Any]:
         for record in faults
         for what in record.get("misbehaving", [])
     ]
+    outliers = [
+        {"fault": record["fault"], "what": what}
+        for record in faults
+        for what in record.get("timing_outliers", [])
+    ]
     limits = [
         {"fault": record["fault"], "what": what}
         for record in faults
@@ -134,7 +156,9 @@ def run(quick: bool) -> dict[str, Any]:
         "tracebacks": sum(int(record.get("tracebacks", 0)) for record in faults),
         "faults": faults,
         "misbehaving": misbehaving,
+        "timing_outliers": outliers,
         "limits": limits,
         "not_covered": NOT_COVERED + (FULL_ONLY if quick else []),
         "fixed": FIXED,
+        "open": OPEN,
     }

@@ -16,6 +16,7 @@ figures per kill:
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from _faults_ros_common import (
     Recorder,
     config_dir,
     count_tracebacks,
+    diagnostic_values,
     driver_parameters,
     fault_record,
     loadavg,
@@ -35,6 +37,7 @@ from _faults_ros_common import (
 from _faults_ros_inputs import effort_faults
 
 COMMAND_TIMEOUT_MS = 10.0  # motor_driver.yaml's command_timeout: no trip may come earlier
+OUTLIER_MS = 25.0  # a trip later than this (2.5 x command_timeout) is listed as an outlier
 
 
 def all_zero(efforts: list[float]) -> bool:
@@ -59,6 +62,7 @@ def kill_once(harness: Any, recorder: Recorder, index: int) -> dict[str, Any]:
     harness.spin_until(lambda: len(recorder.commands) > commands_mark, 10.0)
     recorder.wait(0.3)
     before = recorder.fresh_diagnostics("safety") or {}
+    loop_before = diagnostic_values(recorder.diagnostics, "control loop") or {}
     mark = len(recorder.states)
     killed_at = time.time()
     controller.send_signal(signal.SIGKILL)
@@ -70,6 +74,7 @@ def kill_once(harness: Any, recorder: Recorder, index: int) -> dict[str, Any]:
     zeroed = harness.spin_until(zero_seen, 3.0)
     recorder.wait(0.1)
     after = recorder.fresh_diagnostics("safety") or {}
+    loop_after = diagnostic_values(recorder.diagnostics, "control loop") or {}
     result: dict[str, Any] = {"output": harness.output(controller), "loadavg": loadavg()}
     if not zeroed:
         result["outcome"] = "torque_not_zero_within_3s"
@@ -84,6 +89,15 @@ def kill_once(harness: Any, recorder: Recorder, index: int) -> dict[str, Any]:
         kill_to_zero=zero_stamp - killed_at,
         trips=trips,
         trip_delay=float(after.get("watchdog_trip_delay_ms", "nan")) * 1e-3,
+        # The driver's view of its own loop meanwhile: a stall shows as missed periods and as
+        # a gap in its /joint_states stamps.
+        missed_periods=int(loop_after.get("missed", "0")) - int(loop_before.get("missed", "0")),
+        longest_state_gap=max(
+            later - earlier
+            for earlier, later in itertools.pairwise(
+                [killed_at] + [s for s, _ in states[: first + 1]]
+            )
+        ),
     )
     sent = [s for s, _ in recorder.commands[commands_mark:] if s <= killed_at]
     if sent:
@@ -97,6 +111,8 @@ def _series(harness: Any, recorder: Recorder, kills: int, loaded: bool) -> dict[
     outcomes: dict[str, int] = {}
     figures: dict[str, list[float]] = {"trip_delay": [], "last_command_to_zero": [], "kill": []}
     loads: list[list[float]] = []
+    per_kill: list[dict[str, float]] = []
+    outliers: list[str] = []  # timing, not function: reported, never asserted by a test
     tracebacks = 0
     misbehaving: list[str] = []
     try:
@@ -111,6 +127,22 @@ def _series(harness: Any, recorder: Recorder, kills: int, loaded: bool) -> dict[
                 misbehaving.append(f"kill {index}: {outcome}")
                 continue
             loads.append(one["loadavg"])
+            per_kill.append(
+                {
+                    "trip_delay_ms": round(one["trip_delay"] * 1e3, 3),
+                    "kill_to_zero_ms": round(one["kill_to_zero"] * 1e3, 3),
+                    "longest_state_gap_ms": round(one["longest_state_gap"] * 1e3, 3),
+                    "driver_missed_periods": one["missed_periods"],
+                    "loadavg_1m": one["loadavg"][0],
+                }
+            )
+            if one["trip_delay"] * 1e3 > OUTLIER_MS:
+                outliers.append(
+                    f"kill {index}: zero torque {one['trip_delay'] * 1e3:.0f} ms after the last "
+                    f"valid command (driver loop: longest /joint_states gap "
+                    f"{one['longest_state_gap'] * 1e3:.0f} ms, {one['missed_periods']} periods "
+                    f"missed)"
+                )
             figures["kill"].append(one["kill_to_zero"])
             figures["trip_delay"].append(one["trip_delay"])
             if "last_command_to_zero" in one:
@@ -134,6 +166,8 @@ def _series(harness: Any, recorder: Recorder, kills: int, loaded: bool) -> dict[
             "kill_to_zero": summary(figures["kill"]),
         },
         loadavg_per_kill=loads,
+        per_kill=per_kill,
+        timing_outliers=outliers,
         load_process="torch matmul loop, 1 thread, nice 0" if loaded else "none",
         realtime_priority=REALTIME_PRIORITY,
         tracebacks=tracebacks,
