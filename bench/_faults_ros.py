@@ -76,14 +76,15 @@ FIXED = [
 # Seen by earlier runs of this suite, not fixed; a given run may or may not reproduce it.
 OPEN = [
     "motor_driver_node's 500 Hz loop stalled about 1 s right after a controller SIGKILL in 2 "
-    "of 80 kills (2026-12-02, one idle, one loaded: /joint_states gap 1001 ms, watchdog trip "
-    "1002 ms), so the motors kept the last command for 1 s. Most likely Fast DDS's shared-memory "
-    "transport (which rmw_fastrtps adds under ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST): a port "
-    "left inoperative by a process killed while using it is health-checked for "
-    "healthy_check_timeout_ms (default 1000 ms) by the thread that uses it. Not confirmed; "
-    "FASTDDS_BUILTIN_TRANSPORTS=UDPv4 and an XML profile do not remove that transport here "
-    "(checked: the dds.shm threads remain). Independent of the host: the motors' firmware CAN "
-    "timeout",
+    "of the 180 kills run here on 2026-12-02 with the default transports (one idle, one "
+    "loaded: /joint_states gap 1001 ms, watchdog trip 1002 ms), so the motors kept the last "
+    "command for 1 s. Suspected: Fast DDS's shared-memory transport (rmw_fastrtps adds it under "
+    "ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) health-checks a port left inoperative by a "
+    "process killed while using it for healthy_check_timeout_ms (default 1000 ms) in the "
+    "thread that uses it. Not confirmed: with UDP only (ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET, "
+    "FASTDDS_BUILTIN_TRANSPORTS=UDPv4; under LOCALHOST neither that variable nor an XML profile "
+    "removes the shared-memory transport) 0 of 60 loaded kills stalled, but so did 0 of 60 with "
+    "shared memory right after. Independent of the host: the motors' firmware CAN timeout",
 ]
 
 

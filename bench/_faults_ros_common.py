@@ -5,7 +5,8 @@ Every fault record is a plain dict: ``fault`` (what was injected), ``target`` (t
 cope), ``injections`` (how many), ``outcomes`` (counts per observed outcome), ``figures``
 (timings, each with its sample count), ``loadavg`` (os.getloadavg() next to the figures),
 ``bad_applied`` (corrupted or stale commands that reached a joint: must be 0), ``tracebacks``
-(unhandled tracebacks in the nodes' output: must be 0) and ``misbehaving`` (what went wrong).
+(unhandled tracebacks in the nodes' output: must be 0), ``misbehaving`` (what went wrong) and,
+where they apply, ``limits`` (what no host software can do) and ``timing_outliers``.
 """
 
 from __future__ import annotations
