@@ -18,6 +18,7 @@ ros` reruns one family; the CI runs the quick subsets (`bench/test_faults_ros.py
 """
 
 WATCHDOG_TARGET_MS = 12.0  # issue 14: last valid command -> zero torque, p99, with a trainer epoch
+GAP_MS = 25.0  # a longer silence on /joint_states after a kill is listed under the table
 
 
 def _fmt(value: Any) -> str:
@@ -92,6 +93,24 @@ def _watchdog(ros: dict[str, Any]) -> str:
             f"{_ms(figures.get('last_command_to_zero', {}))} | "
             f"{_ms(figures.get('kill_to_zero', {}))} | {min(loads):.2f}–{max(loads):.2f} | {met} |"
         )
+    gaps = [
+        f"- {record['fault']}, kill {index}: first all-zero /joint_states received "
+        f"{kill['kill_to_zero_ms']:.0f} ms after the SIGKILL, none received in between "
+        f"(gap {kill['longest_state_gap_ms']:.0f} ms) while the driver missed "
+        f"{kill['driver_missed_periods']} periods and tripped after {kill['trip_delay_ms']:.1f} ms"
+        for record in ros.get("faults", [])
+        if record["fault"].startswith("SIGKILL torque_controller_node")
+        for index, kill in enumerate(record.get("per_kill", []))
+        if kill["longest_state_gap_ms"] > GAP_MS
+    ]
+    gap_note = (
+        "\n\nKills where the probe received no /joint_states for more than "
+        f"{GAP_MS:.0f} ms after the SIGKILL (with no missed driver period the driver ran on "
+        "time and the states were late or lost on their way; with missed periods the driver's "
+        "loop itself stalled):\n\n" + "\n".join(gaps)
+        if gaps
+        else ""
+    )
     return (
         "p50 / p99 / max. The driver (shipped motor_driver.yaml: command_timeout 10 ms, 500 Hz, "
         "SCHED_FIFO 10 like train.launch.py) drives simulated MIT motors on a python-can virtual "
@@ -99,8 +118,11 @@ def _watchdog(ros: dict[str, Any]) -> str:
         "the driver's own (`watchdog_trip_delay_ms` on /diagnostics), the others are stamps of "
         "the controller's last `/effort_command` and of the first `/joint_states` whose efforts "
         "(the torque the motors report applying) are all zero. The load is a one-thread torch "
-        "matmul loop in its own process, next to the rest of the machine's work.\n\n"
+        "matmul loop in its own process, next to the rest of the machine's work. The last two "
+        "columns are what a /joint_states subscriber received (the first all-zero state): an "
+        "upper bound of the time at the motors, later when states are delayed in delivery.\n\n"
         + "\n".join(rows)
+        + gap_note
     )
 
 
