@@ -15,6 +15,7 @@ from sensor_msgs.msg import Imu
 
 from leg2r_driver.bno055 import BNO055, BNO055Error, Calibration
 from leg2r_driver.bno055_sim import SimulatedBNO055
+from leg2r_driver.node_parameters import RATE_HZ, REQUIRED, STDDEV, Rule
 from leg2r_driver.ros_common import (
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
@@ -24,6 +25,7 @@ from leg2r_driver.ros_common import (
     diagnostic_status,
     run_node,
 )
+from mdemorl_core.limits import Limits
 
 DEFAULTS: dict[str, object] = {
     "port": "/dev/ttyUSB0",
@@ -36,6 +38,18 @@ DEFAULTS: dict[str, object] = {
     "diagnostics_rate": 1.0,
     "max_consecutive_errors": 10,
 }
+PARAMETER_RULES: dict[str, Rule] = {
+    "port": REQUIRED,
+    "baudrate": Limits(1200, 4_000_000),
+    "rate": Limits(0.0, 1000.0, low_open=True),
+    "frame_id": REQUIRED,
+    "orientation_stddev": STDDEV,
+    "angular_velocity_stddev": STDDEV,
+    "linear_acceleration_stddev": STDDEV,
+    "diagnostics_rate": RATE_HZ,
+    "max_consecutive_errors": Limits(1, 1_000_000),
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 def diagonal_covariance(stddev: float) -> list[float]:
@@ -49,7 +63,7 @@ def diagonal_covariance(stddev: float) -> list[float]:
 class ImuNode(Node):
     def __init__(self) -> None:
         super().__init__("imu_node")
-        s = declare(self, DEFAULTS)
+        s = declare(self, DEFAULTS, PARAMETER_RULES)
         self.settings = s
         self.simulator: SimulatedBNO055 | None = None
         port_name = s["port"]

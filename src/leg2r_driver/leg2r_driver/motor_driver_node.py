@@ -31,11 +31,20 @@ from std_srvs.srv import SetBool
 
 from leg2r_driver.mit_protocol import MOTOR_MODELS, MotorRanges
 from leg2r_driver.motor_bus import JointMeasurement, MotorBus, MotorSpec
+from leg2r_driver.node_parameters import (
+    MIDDLEWARE_PRIORITY,
+    PRIORITY,
+    RATE_HZ,
+    REQUIRED,
+    SAFETY_GATE_RULES,
+    Rule,
+)
 from leg2r_driver.realtime import prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
+    EXECUTOR_STRATEGIES,
     JOINT_STATES_TOPIC,
     MONITOR_QOS,
     STATE_QOS,
@@ -48,6 +57,7 @@ from leg2r_driver.ros_common import (
 )
 from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
 from leg2r_driver.simulated_motor import SimulatedJoint, SimulatedMotorFirmware
+from mdemorl_core.limits import Limits
 from mdemorl_msgs.msg import EffortCommand
 
 ESTOP_ACTIONS = ("zero_torque", "exit_motor_mode")
@@ -82,6 +92,28 @@ DEFAULTS: dict[str, object] = {
     "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
     "middleware_priority": -1,  # SCHED_FIFO of the dds.* threads; -1: realtime_priority - 1
 }
+PARAMETER_RULES: dict[str, Rule] = {
+    "joint_names": REQUIRED,
+    "can_ids": Limits(1, 0x7FF),
+    "motor_models": tuple(MOTOR_MODELS),
+    "directions": Limits(-1.0, 1.0),
+    "can_interface": REQUIRED,
+    "can_channel": REQUIRED,
+    "control_rate": RATE_HZ,
+    "reply_timeout": Limits(0.0, 0.1, low_open=True),
+    "torque_limits": Limits(0.0, 100.0),
+    "position_lower": Limits(-20.0, 20.0),
+    "position_upper": Limits(-20.0, 20.0),
+    **SAFETY_GATE_RULES,
+    "estop_action": ESTOP_ACTIONS,
+    "max_missed_replies": Limits(0, 100_000),
+    "fault_latch_timeout": Limits(0.0, 60.0, low_open=True),
+    "diagnostics_rate": RATE_HZ,
+    "executor_strategy": EXECUTOR_STRATEGIES,
+    "realtime_priority": PRIORITY,
+    "middleware_priority": MIDDLEWARE_PRIORITY,
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class MotorDriverNode(Node):
@@ -89,7 +121,7 @@ class MotorDriverNode(Node):
 
     def __init__(self) -> None:
         super().__init__("motor_driver_node")
-        self.settings = declare(self, DEFAULTS)
+        self.settings = declare(self, DEFAULTS, PARAMETER_RULES)
         s = self.settings
         if s["estop_action"] not in ESTOP_ACTIONS:
             raise ValueError(

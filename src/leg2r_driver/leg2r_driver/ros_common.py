@@ -25,12 +25,15 @@ from typing import Any
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy._rclpy_pybind11 import RCLInvalidROSArgsError
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
 from leg2r_driver.loop_timing import DeadlineLoop
+from leg2r_driver.node_parameters import Rule, check_parameters, wrong_type
 
 STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -124,9 +127,20 @@ def stop_own_executor(node: Node) -> None:
         executor.shutdown()
 
 
-def declare(node: Node, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Declare each parameter with its default and return the effective values."""
-    return {name: node.declare_parameter(name, default).value for name, default in values.items()}
+def declare(
+    node: Node, values: Mapping[str, Any], rules: Mapping[str, Rule] | None = None
+) -> dict[str, Any]:
+    """Declare each parameter with its default and return the effective values, checked against
+    ``rules`` (node_parameters): a wrong type, an empty value or one outside its rule raises
+    ParameterError naming the parameter (:func:`run_node` turns it into exit 2)."""
+    settings: dict[str, Any] = {}
+    for name, default in values.items():
+        try:
+            settings[name] = node.declare_parameter(name, default).value
+        except InvalidParameterTypeException:
+            raise wrong_type(name, default) from None
+    check_parameters(settings, rules or {})
+    return settings
 
 
 def run_node(
@@ -150,8 +164,14 @@ def run_node(
     """
     if switch_interval is not None:
         sys.setswitchinterval(switch_interval)
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = make_node()
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        node = make_node()
+    except (ValueError, RCLInvalidROSArgsError) as error:
+        # ParameterError and the nodes' own setting checks: the node refuses to start.
+        print(f"error: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        sys.exit(2)
     executor = SingleThreadedExecutor()
     if not getattr(node, "self_spinning", False):
         executor.add_node(node)

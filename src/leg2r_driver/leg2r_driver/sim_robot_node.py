@@ -41,12 +41,21 @@ from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import SetBool, Trigger
 
 from leg2r_driver.imu_node import diagonal_covariance
+from leg2r_driver.node_parameters import (
+    MIDDLEWARE_PRIORITY,
+    PRIORITY,
+    RATE_HZ,
+    SAFETY_GATE_RULES,
+    STDDEV,
+    Rule,
+)
 from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
+    EXECUTOR_STRATEGIES,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
     MONITOR_QOS,
@@ -62,6 +71,7 @@ from leg2r_driver.ros_common import (
 from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
 from mdemorl_core.envs.leg2r import JOINT_NAMES, Leg2RPhysics
 from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_core.limits import Limits
 from mdemorl_msgs.msg import ControllerPhase, EffortCommand
 
 # s; while paused the loop wakes this often to notice the controller's next acting phase.
@@ -92,12 +102,29 @@ DEFAULTS: dict[str, object] = {
     "paused_state_rate": 2.0,  # Hz of /joint_states while paused (the controller idles)
     "statistics_file": "",  # write the loop statistics as JSON here at shutdown (benchmarks)
 }
+PARAMETER_RULES: dict[str, Rule] = {
+    **SAFETY_GATE_RULES,
+    "control_rate": RATE_HZ,
+    "real_time_factor": Limits(0.0, 1000.0, low_open=True),
+    "initial_pose": Limits(-10.0, 10.0),
+    "imu_rate": RATE_HZ,
+    "imu_orientation_stddev": STDDEV,
+    "imu_angular_velocity_stddev": STDDEV,
+    "imu_linear_acceleration_stddev": STDDEV,
+    "diagnostics_rate": RATE_HZ,
+    "executor_strategy": EXECUTOR_STRATEGIES,
+    "realtime_priority": PRIORITY,
+    "middleware_priority": MIDDLEWARE_PRIORITY,
+    "pause_after_hold": Limits(-1.0, 3600.0),
+    "paused_state_rate": RATE_HZ,
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class SimRobotNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_robot_node")
-        s = declare(self, DEFAULTS)
+        s = declare(self, DEFAULTS, PARAMETER_RULES)
         self.settings = s
         if s["real_time_factor"] <= 0.0:
             raise ValueError(f"real_time_factor must be > 0, got {s['real_time_factor']}")

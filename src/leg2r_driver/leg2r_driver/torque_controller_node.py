@@ -59,6 +59,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from leg2r_driver.controller_core import (
+    DEFAULT_ACTIONS,
+    HOLD_MODES,
+    PROTOCOLS,
     STATE_REJECTIONS,
     ActingRequest,
     ControllerConfig,
@@ -71,12 +74,20 @@ from leg2r_driver.controller_core import (
     task_hash,
 )
 from leg2r_driver.loop_timing import MeasurementWindow
+from leg2r_driver.node_parameters import (
+    MIDDLEWARE_PRIORITY,
+    PRIORITY,
+    RATE_HZ,
+    REQUIRED,
+    Rule,
+)
 from leg2r_driver.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
 from leg2r_driver.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
+    EXECUTOR_STRATEGIES,
     JOINT_STATES_TOPIC,
     LOOP_HEALTH_TOPIC,
     MONITOR_QOS,
@@ -95,6 +106,7 @@ from leg2r_driver.ros_common import (
     stop_own_executor,
 )
 from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_core.limits import Limits
 from mdemorl_msgs.msg import (
     ControllerPhase,
     EffortCommand,
@@ -137,12 +149,39 @@ DEFAULTS: dict[str, object] = {
     "statistics_duration": 0.0,  # s; >0: the statistics window closes this long after opening
     "statistics_file": "",  # write the loop statistics as JSON here at shutdown (benchmarks)
 }
+PARAMETER_RULES: dict[str, Rule] = {
+    "mode": MODES,
+    "protocol": PROTOCOLS,
+    "hold_mode": HOLD_MODES,
+    "idle_period": Limits(0.0, 1.0, low_open=True),
+    "output": OUTPUTS,
+    "ros2_control_controller": REQUIRED,
+    "joint_names": REQUIRED,
+    "control_rate": RATE_HZ,
+    "policy_decimation": Limits(1, 1000),
+    "episode_steps": Limits(1, 10_000_000),
+    "default_action": DEFAULT_ACTIONS,
+    "hold_pose": Limits(-10.0, 10.0),
+    "hold_kp": Limits(0.0, 1000.0),
+    "hold_kd": Limits(0.0, 100.0),
+    "seed": Limits(0, 2**31 - 1),
+    "max_state_age": Limits(0.0, 1.0, low_open=True),
+    "tracking_every": Limits(1, 1_000_000),
+    "planner_service": REQUIRED,
+    "diagnostics_rate": RATE_HZ,
+    "realtime_priority": PRIORITY,
+    "middleware_priority": MIDDLEWARE_PRIORITY,
+    "executor_strategy": EXECUTOR_STRATEGIES,
+    "statistics_warmup": Limits(0.0, 3600.0),
+    "statistics_duration": Limits(0.0, 86_400.0),
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class TorqueControllerNode(Node):
     def __init__(self) -> None:
         super().__init__("torque_controller_node")
-        s = declare(self, DEFAULTS)
+        s = declare(self, DEFAULTS, PARAMETER_RULES)
         self.settings = s
         if s["mode"] not in MODES or s["output"] not in OUTPUTS:
             raise ValueError(f"mode must be in {MODES} and output in {OUTPUTS}")

@@ -23,30 +23,46 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy._rclpy_pybind11 import RCLInvalidROSArgsError
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
-from leg2r_driver.ros_common import DIAGNOSTICS_TOPIC, MONITOR_QOS, diagnostic_status
+from leg2r_driver.node_parameters import PERIOD_S, RATE_HZ, REQUIRED, Rule
+from leg2r_driver.ros_common import DIAGNOSTICS_TOPIC, MONITOR_QOS, declare, diagnostic_status
+from mdemorl_core.limits import Limits
 from mdemorl_core.planning.service import PlanningService, PlanningUnavailable
 from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.run_dir import RunPaths
 from mdemorl_msgs.srv import PlanActions
 
 LATENCY_WINDOW = 500
+DEFAULTS: dict[str, object] = {
+    "run_dir": "",
+    "default_horizon": 10,
+    "reload_period": 2.0,
+    "diagnostics_rate": 1.0,
+    "latency_budget": 0.01,
+}
+PARAMETER_RULES: dict[str, Rule] = {
+    "run_dir": REQUIRED,
+    "default_horizon": Limits(1, 10_000),
+    "reload_period": PERIOD_S,
+    "diagnostics_rate": RATE_HZ,
+    "latency_budget": PERIOD_S,
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class PlannerNode(Node):
     def __init__(self) -> None:
         super().__init__("planner_node")
-        run_dir = self.declare_parameter("run_dir", "").value
-        if not run_dir:
-            raise ValueError("parameter 'run_dir' is required (the training run to plan with)")
-        self.run_dir = Path(str(run_dir))
-        self.default_horizon = int(self.declare_parameter("default_horizon", 10).value)
-        reload_period = float(self.declare_parameter("reload_period", 2.0).value)
-        diagnostics_rate = float(self.declare_parameter("diagnostics_rate", 1.0).value)
-        self.latency_budget = float(self.declare_parameter("latency_budget", 0.01).value)
+        s = declare(self, DEFAULTS, PARAMETER_RULES)
+        self.run_dir = Path(str(s["run_dir"]))
+        self.default_horizon = int(s["default_horizon"])
+        reload_period = float(s["reload_period"])
+        diagnostics_rate = float(s["diagnostics_rate"])
+        self.latency_budget = float(s["latency_budget"])
         self.latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self.counts = {"plans": 0, "failed": 0}
         self.reload_error = ""
@@ -151,10 +167,10 @@ class PlannerNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
     try:
+        rclpy.init(args=args)
         node = PlannerNode()
-    except ValueError as error:
+    except (ValueError, RCLInvalidROSArgsError) as error:
         print(f"planner_node: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         sys.exit(2)

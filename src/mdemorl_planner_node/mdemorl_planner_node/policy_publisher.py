@@ -13,19 +13,22 @@ from pathlib import Path
 
 from rclpy.node import Node
 
-from leg2r_driver.ros_common import POLICY_QOS, POLICY_TOPIC, run_node
+from leg2r_driver.node_parameters import REQUIRED, Rule
+from leg2r_driver.ros_common import POLICY_QOS, POLICY_TOPIC, declare, run_node
 from mdemorl_core.policy_io import sha256_hex
 from mdemorl_core.training.online import load_run_actor
 from mdemorl_core.training.run_dir import RunDirError
 from mdemorl_msgs.msg import PolicyUpdate
 
+DEFAULTS: dict[str, object] = {"run_dir": ""}
+PARAMETER_RULES: dict[str, Rule] = {"run_dir": REQUIRED}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
+
 
 class PolicyPublisher(Node):
     def __init__(self) -> None:
         super().__init__("policy_publisher")
-        run_dir = str(self.declare_parameter("run_dir", "").value)
-        if not run_dir:
-            raise ValueError("parameter 'run_dir' is required (the run whose actor to deploy)")
+        run_dir = str(declare(self, DEFAULTS, PARAMETER_RULES)["run_dir"])
         blob, version, algorithm, obs_dim, act_dim = load_run_actor(Path(run_dir))
         msg = PolicyUpdate(
             version=version,

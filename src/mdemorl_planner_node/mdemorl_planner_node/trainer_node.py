@@ -45,11 +45,13 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy._rclpy_pybind11 import RCLInvalidROSArgsError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from leg2r_driver.controller_core import task_hash as leg2r_task_hash
+from leg2r_driver.node_parameters import RATE_HZ, REQUIRED, Rule
 from leg2r_driver.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -62,6 +64,7 @@ from leg2r_driver.ros_common import (
     POLICY_TOPIC,
     TRANSITION_QOS,
     TRANSITION_TOPIC,
+    declare,
     diagnostic_status,
 )
 from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
@@ -69,6 +72,7 @@ from mdemorl_core.envs.leg2r_task import Leg2RParams
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
 from mdemorl_core.envs.stochlite_gait import task_hash as stochlite_task_hash
 from mdemorl_core.envs_util import make_env, space_dims
+from mdemorl_core.limits import Limits
 from mdemorl_core.policy_io import sha256_hex
 from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.online import OnlineTrainer
@@ -94,6 +98,31 @@ CONFIG_PARAMETERS: dict[str, Any] = {
 }
 
 
+DEFAULTS: dict[str, Any] = {
+    "run_dir": "",
+    "config_file": "",
+    "overrides": [""],
+    "resume": False,
+    "record_bag": True,
+    "protocol": "episodic",
+    "niceness": 0,
+    "diagnostics_rate": 1.0,
+    **CONFIG_PARAMETERS,
+}
+PARAMETER_RULES: dict[str, Rule] = {
+    "run_dir": REQUIRED,
+    "protocol": PROTOCOLS,
+    "niceness": Limits(0, 19),
+    "diagnostics_rate": RATE_HZ,
+    # -1: not given (the config file's value); the config's own limits check the rest
+    "epochs": Limits(-1, 10_000_000),
+    "steps_per_epoch": Limits(-1, 100_000_000),
+    "seed": Limits(-1, 2**31 - 1),
+    "torch_threads": Limits(-1, 1024),
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
+
+
 def resolve_node_config(document: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
     """The config document with the node parameters that were given (not their unset value)."""
     merged = dict(document)
@@ -107,26 +136,7 @@ def resolve_node_config(document: dict[str, Any], parameters: dict[str, Any]) ->
 class TrainerNode(Node):
     def __init__(self) -> None:
         super().__init__("trainer_node")
-        p = {
-            name: self.declare_parameter(name, default).value
-            for name, default in (
-                ("run_dir", ""),
-                ("config_file", ""),
-                ("overrides", [""]),
-                ("resume", False),
-                ("record_bag", True),
-                ("protocol", "episodic"),
-                ("niceness", 0),
-                ("diagnostics_rate", 1.0),
-                *CONFIG_PARAMETERS.items(),
-            )
-        }
-        if not p["run_dir"]:
-            raise ValueError("parameter 'run_dir' is required (where the run is written)")
-        if p["protocol"] not in PROTOCOLS:
-            raise ValueError(f"parameter 'protocol' must be one of {PROTOCOLS}: {p['protocol']}")
-        if p["niceness"] < 0:
-            raise ValueError(f"parameter 'niceness' must be >= 0, got {p['niceness']}")
+        p = declare(self, DEFAULTS, PARAMETER_RULES)
         if p["niceness"]:
             self.get_logger().info(f"nice value now {os.nice(p['niceness'])}")
         document: dict[str, Any] = (
@@ -388,10 +398,10 @@ class EpochAbandoned(Exception):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
     try:
+        rclpy.init(args=args)
         node = TrainerNode()
-    except (ValueError, ConfigError, OSError) as error:
+    except (ValueError, ConfigError, OSError, RCLInvalidROSArgsError) as error:
         print(f"trainer_node: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         sys.exit(2)

@@ -25,6 +25,7 @@ has relaxed it).
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -41,6 +42,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from leg2r_driver.controller_core import ActingRequest
+from leg2r_driver.node_parameters import MIDDLEWARE_PRIORITY, PRIORITY, RATE_HZ, Rule
 from leg2r_driver.node_plumbing import (
     enter_loop_thread,
     publish_diagnostics_array,
@@ -50,6 +52,7 @@ from leg2r_driver.node_plumbing import (
 from leg2r_driver.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
+    EXECUTOR_STRATEGIES,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
     LOOP_HEALTH_TOPIC,
@@ -67,9 +70,16 @@ from leg2r_driver.ros_common import (
     stop_own_executor,
 )
 from mdemorl_core.envs.stochlite import ACTION_DIM
-from mdemorl_core.envs.stochlite_gait import task_hash, task_params
+from mdemorl_core.envs.stochlite_gait import TASK_PARAMS, task_hash, task_params
+from mdemorl_core.limits import Limits
 from mdemorl_msgs.msg import ControllerPhase, LoopHealth, PolicyUpdate, Transition
-from stochlite_driver.gait_core import GaitConfig, GaitControllerCore, GaitTick
+from stochlite_driver.gait_core import (
+    DEFAULT_ACTIONS,
+    PROTOCOLS,
+    GaitConfig,
+    GaitControllerCore,
+    GaitTick,
+)
 from stochlite_driver.posture import POSTURE_TOPIC, Posture, parse_script, sit_pose
 from stochlite_driver.ros_io import (
     JOINT_TARGETS_TOPIC,
@@ -108,12 +118,32 @@ DEFAULTS: dict[str, object] = {
     "middleware_priority": -1,
     "statistics_file": "",
 }
+PARAMETER_RULES: dict[str, Rule] = {
+    "task": tuple(TASK_PARAMS),
+    "protocol": PROTOCOLS,
+    "default_action": DEFAULT_ACTIONS,
+    "seed": Limits(0, 2**31 - 1),
+    "contact_effort": Limits(0.0, 1000.0),
+    "output": OUTPUTS,
+    "posture": ("walk", "passive"),
+    "stand_duration": Limits(0.0, 60.0, low_open=True),
+    "sit_tilt": Limits(0.0, math.pi),
+    "max_state_age": Limits(0.0, 1.0, low_open=True),
+    "reset_hold": Limits(0.0, 3600.0),
+    "monitor_every": Limits(1, 1_000_000),
+    "diagnostics_rate": RATE_HZ,
+    "idle_period": Limits(0.0, 1.0, low_open=True),
+    "executor_strategy": EXECUTOR_STRATEGIES,
+    "realtime_priority": PRIORITY,
+    "middleware_priority": MIDDLEWARE_PRIORITY,
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class GaitControllerNode(Node):
     def __init__(self) -> None:
         super().__init__("gait_controller_node")
-        s = declare(self, DEFAULTS)
+        s = declare(self, DEFAULTS, PARAMETER_RULES)
         self.settings = s
         if s["output"] not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {s['output']!r}")

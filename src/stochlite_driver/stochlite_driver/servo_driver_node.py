@@ -21,12 +21,14 @@ pseudo-terminal instead of ``port``: the whole driver without hardware (tests, b
 
 from __future__ import annotations
 
+import math
 import threading
 
 import serial
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import Imu, JointState
 
+from leg2r_driver.node_parameters import REQUIRED, Rule
 from leg2r_driver.node_plumbing import (
     enter_loop_thread,
     loop_status,
@@ -47,6 +49,7 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
 )
 from mdemorl_core.envs.stochlite_gait import task_params
+from mdemorl_core.limits import Limits
 from stochlite_driver.b3m import B3MBus
 from stochlite_driver.b3m_sim import SimulatedB3MBus
 from stochlite_driver.robot import JOINT_NAMES, NUM_JOINTS, SERVO_IDS
@@ -54,6 +57,7 @@ from stochlite_driver.ros_io import joint_state_message, roll_pitch
 from stochlite_driver.servo_driver_core import ServoDriverCore
 from stochlite_driver.servo_node_common import (
     SERVO_NODE_DEFAULTS,
+    SERVO_NODE_RULES,
     ServoTargetsNode,
     make_servo_safety,
 )
@@ -76,6 +80,20 @@ DEFAULTS: dict[str, object] = {
     "max_missed_replies": 20,
     **SERVO_NODE_DEFAULTS,
 }
+PARAMETER_RULES: dict[str, Rule] = {
+    "port": REQUIRED,
+    "baudrate": Limits(1200, 6_000_000),
+    "read_timeout": Limits(0.0, 1.0, low_open=True),
+    "loop_rate": Limits(0.0, 2000.0, low_open=True),
+    "servo_ids": Limits(0, 254),
+    "directions": Limits(-1.0, 1.0),
+    "offsets": Limits(-2 * math.pi, 2 * math.pi),
+    "effort_per_amp": Limits(-1000.0, 1000.0),
+    "telemetry_per_tick": Limits(0, NUM_JOINTS),
+    "max_missed_replies": Limits(1, 100_000),
+    **SERVO_NODE_RULES,
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class ServoDriverNode(ServoTargetsNode):
@@ -83,7 +101,7 @@ class ServoDriverNode(ServoTargetsNode):
 
     def __init__(self) -> None:
         super().__init__("servo_driver_node")
-        s = declare(self, DEFAULTS)
+        s = declare(self, DEFAULTS, PARAMETER_RULES)
         self.settings = s
         self.safety = make_servo_safety(s, task_params(s["task"]))
         self.sim_bus = SimulatedB3MBus(s["servo_ids"]) if s["simulate_bus"] else None

@@ -7,6 +7,7 @@ pieces are one piece of code, not two that could drift apart.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -17,8 +18,10 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
-from leg2r_driver.ros_common import STATE_QOS
-from mdemorl_core.envs.stochlite_gait import StochLiteParams
+from leg2r_driver.node_parameters import MIDDLEWARE_PRIORITY, PRIORITY, RATE_HZ, TIMEOUT_S, Rule
+from leg2r_driver.ros_common import EXECUTOR_STRATEGIES, STATE_QOS
+from mdemorl_core.envs.stochlite_gait import TASK_PARAMS, StochLiteParams
+from mdemorl_core.limits import Limits
 from stochlite_driver.robot import JOINT_NAMES, joint_limits
 from stochlite_driver.ros_io import (
     JOINT_TARGETS_TOPIC,
@@ -44,6 +47,24 @@ SERVO_NODE_DEFAULTS: dict[str, object] = {
     "statistics_file": "",
 }
 """Parameters both nodes declare after their own: safety, diagnostics and loop thread."""
+
+SERVO_NODE_RULES: dict[str, Rule] = {
+    "max_target_rate": Limits(0.0, 1000.0, low_open=True),
+    "command_timeout": TIMEOUT_S,
+    "free_timeout": Limits(0.0, 3600.0, low_open=True),
+    "max_command_age": TIMEOUT_S,
+    "max_future_skew": Limits(0.0, 10.0),
+    "temperature_limit": Limits(0.0, 150.0, low_open=True),
+    "current_limit": Limits(0.0, 100.0, low_open=True),
+    "current_limit_duration": Limits(0.0, 60.0),
+    "tilt_limit": Limits(0.0, math.pi, low_open=True),
+    "task": tuple(TASK_PARAMS),
+    "diagnostics_rate": RATE_HZ,
+    "executor_strategy": EXECUTOR_STRATEGIES,
+    "realtime_priority": PRIORITY,
+    "middleware_priority": MIDDLEWARE_PRIORITY,
+}
+"""The value rules of SERVO_NODE_DEFAULTS (node_parameters), enforced by ros_common.declare."""
 
 
 def make_servo_safety(settings: Mapping[str, Any], params: StochLiteParams) -> ServoSafety:

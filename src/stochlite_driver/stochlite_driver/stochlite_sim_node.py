@@ -34,6 +34,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
 from leg2r_driver.imu_node import diagonal_covariance
+from leg2r_driver.node_parameters import RATE_HZ, STDDEV, Rule
 from leg2r_driver.node_plumbing import (
     enter_loop_thread,
     loop_status,
@@ -55,12 +56,14 @@ from leg2r_driver.ros_common import (
     make_control_loop,
 )
 from mdemorl_core.envs.stochlite_gait import task_params
+from mdemorl_core.limits import Limits
 from mdemorl_msgs.msg import ControllerPhase
 from stochlite_driver.b3m import RunMode
 from stochlite_driver.robot import roll_pitch
 from stochlite_driver.ros_io import joint_state_message
 from stochlite_driver.servo_node_common import (
     SERVO_NODE_DEFAULTS,
+    SERVO_NODE_RULES,
     ServoTargetsNode,
     make_servo_safety,
 )
@@ -82,12 +85,25 @@ DEFAULTS: dict[str, object] = {
     "imu_linear_acceleration_stddev": 0.015,
     **SERVO_NODE_DEFAULTS,
 }
+PARAMETER_RULES: dict[str, Rule] = {
+    "real_time_factor": Limits(0.0, 1000.0, low_open=True),
+    "slope": Limits(-0.5, 0.5),
+    "waiting_mode": WAITING_MODES,
+    "pause_after_hold": Limits(-1.0, 3600.0),
+    "paused_state_rate": RATE_HZ,
+    "imu_rate": RATE_HZ,
+    "imu_orientation_stddev": STDDEV,
+    "imu_angular_velocity_stddev": STDDEV,
+    "imu_linear_acceleration_stddev": STDDEV,
+    **SERVO_NODE_RULES,
+}
+"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class StochLiteSimNode(ServoTargetsNode):
     def __init__(self) -> None:
         super().__init__("stochlite_sim_node")
-        s = declare(self, DEFAULTS)
+        s = declare(self, DEFAULTS, PARAMETER_RULES)
         self.settings = s
         if s["real_time_factor"] <= 0.0 or s["waiting_mode"] not in WAITING_MODES:
             raise ValueError(
