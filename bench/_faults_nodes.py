@@ -47,7 +47,8 @@ NODES: dict[str, str] = {
 MUST_REJECT = {"wrong_type", "nan", "inf", "huge"}
 START_TIMEOUT = 20.0  # s; a node that is still up by then started on the bad value
 REAL_STARTS = {True: 1, False: 4}  # per node, quick / full
-PLACEHOLDER = "/nonexistent/fuzz_run"  # never reached: the fuzzed key is rejected first
+# Never written: the fuzzed key is rejected first (a node that took it would write here, not in /).
+PLACEHOLDER = str(Path(tempfile.gettempdir()) / "mdemorl_fuzz_run")
 
 
 def _number_cases(integer: bool) -> list[tuple[str, str]]:
@@ -200,17 +201,21 @@ def _in_process() -> tuple[Counter[str], dict[str, dict[str, Any]], list[dict[st
 
 
 def _start_cases(quick: bool) -> Iterator[tuple[str, str, str, str]]:
-    """A spread of real starts: per node the first N injections of distinct keys and families."""
-    chosen: dict[str, list[tuple[str, str, str]]] = {}
+    """A spread of real starts: per node the first injection of each of N families that must
+    be rejected, the families' order rotated from node to node so a quick run covers them all."""
+    order = sorted(MUST_REJECT)
+    by_node: dict[str, list[tuple[str, str, str]]] = {}
     for node, key, family, value in injections():
-        picks = chosen.setdefault(node, [])
-        if len(picks) >= REAL_STARTS[quick]:
-            continue
-        if all(k != key and f != family for k, f, _ in picks) and family != "empty":
-            picks.append((key, family, value))
-    for node, picks in chosen.items():
-        for key, family, value in picks:
-            yield node, key, family, value
+        by_node.setdefault(node, []).append((key, family, value))
+    for index, (node, cases) in enumerate(by_node.items()):
+        families = order[index % len(order) :] + order[: index % len(order)]
+        picked = 0
+        for wanted in families:
+            match = next(((k, f, v) for k, f, v in cases if f == wanted), None)
+            if match is None or picked >= REAL_STARTS[quick]:
+                continue
+            picked += 1
+            yield node, *match
 
 
 def real_start(module_name: str, key: str, value: str, salt: int) -> dict[str, Any]:

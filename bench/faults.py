@@ -1,10 +1,11 @@
 """Fault-injection suite of issue 14: runs the fault families, writes bench/results/faults.json
 and regenerates RELIABILITY.md from it.
 
-    python bench/faults.py [--quick] [--only config,bags,ros] [--out-dir DIR] [--report-only]
+    python bench/faults.py [--quick] [--only config,nodes,bags,ros] [--out-dir DIR] [--report-only]
 
 Families (each a module exposing ``run(quick: bool) -> dict``): ``config`` (bench/_faults_config.py:
-every config key and flag of mdemorl train/retrain fuzzed), ``bags`` (bench/_faults_bags.py:
+every config key and flag of mdemorl train/retrain fuzzed), ``nodes`` (bench/_faults_nodes.py:
+every parameter of every node fuzzed, in-process and by real starts), ``bags`` (bench/_faults_bags.py:
 cut and corrupted bags into mdemorl retrain), ``ros`` (bench/_faults_ros.py: killed nodes,
 corrupted topics, CAN bus and IMU failures). A family whose module is not there is recorded as
 missing, never faked. ``--only`` reruns some families and keeps the others' last results from
@@ -25,7 +26,12 @@ from typing import Any
 from _common import REPO_ROOT, emit, machine_info, results_dir
 from _faults_report import render
 
-FAMILIES = {"config": "_faults_config", "bags": "_faults_bags", "ros": "_faults_ros"}
+FAMILIES = {
+    "config": "_faults_config",
+    "nodes": "_faults_nodes",
+    "bags": "_faults_bags",
+    "ros": "_faults_ros",
+}
 RESULT_NAME = "faults"
 REPORT = REPO_ROOT / "RELIABILITY.md"
 

@@ -72,7 +72,9 @@ def _type_name(default: Any) -> str:
 
 def wrong_type(name: str, default: Any) -> ParameterError:
     """The error for a value whose type differs from the default's (rclpy refuses it)."""
-    return ParameterError(name, f"must be a {_type_name(default)} like its default {default!r}")
+    kind = _type_name(default)
+    article = "an" if kind[0] in "aeiou" else "a"
+    return ParameterError(name, f"must be {article} {kind} like its default {default!r}")
 
 
 def check_parameter(name: str, value: Any, rule: Rule | None) -> None:
