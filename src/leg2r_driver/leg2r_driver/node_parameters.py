@@ -31,8 +31,8 @@ PERIOD_S = Limits(0.0, 3600.0, low_open=True)
 """A strictly positive duration (s) up to an hour."""
 RATE_HZ = Limits(0.0, 10_000.0, low_open=True)
 """A strictly positive rate (Hz) up to 10 kHz."""
-STDDEV = Limits(0.0, 1000.0)
-"""A noise standard deviation (>= 0)."""
+STDDEV = Limits(-1.0, 1000.0)
+"""A noise standard deviation; negative: not provided (REP 145: covariance -1)."""
 TIMEOUT_S = Limits(0.0, 10.0, low_open=True)
 """A watchdog timeout or age limit (s), strictly positive."""
 
