@@ -8,6 +8,9 @@
   PolicyUpdate (torque controller) and Transition (trainer) messages (bench/_faults_ros_inputs.py,
   bench/_faults_ros_learning.py): every one counted on /diagnostics, none acting;
 - the CAN bus and the serial IMU failing mid-run (bench/_faults_ros_bus.py);
+- SIGKILL of the sim robot (and, full run only, of the motor driver) under a running torque
+  controller, relaunched (bench/_faults_ros_robot_kill.py): stale states detected, nothing
+  commanded or learned meanwhile, ERROR on /diagnostics, recovery;
 - full run only: SIGKILL of the planner (mode mpc) and of the trainer with a resumed relaunch
   (bench/_faults_ros_graph.py).
 
@@ -32,6 +35,7 @@ from _faults_ros_graph import planner_kill, trainer_kill_and_resume
 from _faults_ros_inputs import corrupt_sim_efforts
 from _faults_ros_kill import kill_series
 from _faults_ros_learning import corrupt_controller, corrupt_transitions
+from _faults_ros_robot_kill import robot_kill
 
 NOT_COVERED = [
     "the StochLite nodes (servo driver, B3M bus, gait controller): the quadruped's own faults "
@@ -40,14 +44,16 @@ NOT_COVERED = [
     "(max_command_age), not by the sequence number",
     "corrupted /mdemorl/controller_phase (sim robot pause, trainer accounting) and the monitor "
     "and Foxglove nodes",
-    "SIGKILL of the motor driver or the sim robot themselves: nothing downstream applies torque; "
-    "with the driver gone only the motors' firmware CAN timeout stops them",
+    "the motors' side of a SIGKILLed motor driver: with the driver gone nothing sends them a "
+    "command, so only the motors' firmware CAN timeout stops them (HARDWARE.md); the controller's "
+    "side is covered",
     "a real SocketCAN bus and a real BNO055: the bus and IMU faults are simulated (python-can "
     "virtual bus, pty)",
 ]
 FULL_ONLY = [
     "SIGKILL planner_node (mode mpc): full run only",
     "SIGKILL trainer_node + resume: full run only",
+    "SIGKILL motor_driver_node under the controller: full run only (quick: the sim robot, once)",
 ]
 # What this suite found misbehaving, and the fix (so the report says why a fault now passes).
 FIXED = [
@@ -59,6 +65,9 @@ FIXED = [
     "torque_controller_node: a PolicyUpdate whose weights do not fit its own architecture raised "
     "RuntimeError in the policy loader thread, which died: no later policy was ever loaded; "
     "policy_io.deserialize_actor now raises ValueError (rejected and counted)",
+    "torque_controller_node: a SIGKILLed sim robot or motor driver left it on WARN (missed "
+    "periods) on /diagnostics, never ERROR, while it commanded and learned nothing; now ERROR "
+    "'no fresh joint states' after STATE_LOST_AFTER (1 s), cleared when states return",
     "torque_controller_node (mode mpc): a planner killed with a request in flight left it "
     "pending forever, so a relaunched planner was never used; the request is now abandoned "
     "after PLAN_TIMEOUT (0.5 s) and counted as a failed plan",
@@ -125,11 +134,13 @@ def run(quick: bool) -> dict[str, Any]:
         ("corrupted Transition", lambda: corrupt_transitions(repeats, 27)),
         ("CAN bus faults", lambda: can_faults(28)),
         ("serial IMU faults", lambda: imu_faults(29)),
+        ("SIGKILL sim_robot_node", lambda: robot_kill("sim_robot_node", 1 if quick else 10, 31)),
     ]  # fmt: skip
     if not quick:
         scenarios += [
             ("SIGKILL planner_node (mode mpc)", lambda: planner_kill(30)),
             ("SIGKILL trainer_node + resume", trainer_kill_and_resume),
+            ("SIGKILL motor_driver_node", lambda: robot_kill("motor_driver_node", 10, 32)),
         ]
     faults: list[dict[str, Any]] = []
     for name, scenario in scenarios:

@@ -120,6 +120,9 @@ from mdemorl_msgs.srv import PlanActions
 MODES = ("policy", "mpc")
 PLAN_TIMEOUT = 0.5  # s; a plan request unanswered this long is abandoned (a plan is stale by then)
 OUTPUTS = ("effort_command", "ros2_control")
+# s without a fresh joint state before /diagnostics says ERROR: longer than the gap between the
+# states a paused sim robot still publishes (paused_state_rate 2 Hz), so a pause is no error.
+STATE_LOST_AFTER = 1.0
 
 DEFAULTS: dict[str, object] = {
     "mode": "policy",
@@ -502,6 +505,17 @@ class TorqueControllerNode(Node):
             if waiting
             else f"{phase}, policy v{max(self.core.policy_version, 0)}"
         )
+        with self.lock:
+            state = self.latest_state
+        state_age = None if state is None else self.get_clock().now().nanoseconds * 1e-9 - state[0]
+        if state_age is None or state_age > STATE_LOST_AFTER:
+            # The robot side is gone (killed driver or sim): nothing is commanded or learned.
+            level = DiagnosticStatus.ERROR
+            message = (
+                "no joint states received"
+                if state_age is None
+                else f"no fresh joint states for {state_age:.1f} s"
+            )
         status = diagnostic_status(
             "torque_controller_node",
             "leg2r",
@@ -516,6 +530,7 @@ class TorqueControllerNode(Node):
                 "episode": self.core.episode,
                 "step": self.core.step,
                 "last_policy_error": self.last_policy_error,
+                "joint_state_age": -1.0 if state_age is None else state_age,
                 **self.counters,
             },
         )
