@@ -167,8 +167,9 @@ def run_node(
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         node = make_node()
-    except (ValueError, RCLInvalidROSArgsError) as error:
-        # ParameterError and the nodes' own setting checks: the node refuses to start.
+    except (ValueError, OSError, RCLInvalidROSArgsError) as error:
+        # ParameterError, the nodes' own setting checks and a device that cannot be opened (a
+        # serial port or CAN interface that is not there): the node refuses to start.
         print(f"error: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         sys.exit(2)
