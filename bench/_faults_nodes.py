@@ -31,18 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-NODES: dict[str, str] = {
-    "torque_controller_node": "leg2r_driver.torque_controller_node",
-    "motor_driver_node": "leg2r_driver.motor_driver_node",
-    "sim_robot_node": "leg2r_driver.sim_robot_node",
-    "imu_node": "leg2r_driver.imu_node",
-    "trainer_node": "mdemorl_planner_node.trainer_node",
-    "planner_node": "mdemorl_planner_node.planner_node",
-    "policy_publisher": "mdemorl_planner_node.policy_publisher",
-    "servo_driver_node": "stochlite_driver.servo_driver_node",
-    "stochlite_sim_node": "stochlite_driver.stochlite_sim_node",
-    "gait_controller_node": "stochlite_driver.gait_controller_node",
-}
+from leg2r_driver.node_parameters import NODE_MODULES
+
 # Families whose acceptance is always a bug, whatever the rule (the others may be in range).
 MUST_REJECT = {"wrong_type", "nan", "inf", "huge"}
 START_TIMEOUT = 20.0  # s; a node that is still up by then started on the bad value
@@ -125,7 +115,7 @@ def _parameters(module_name: str) -> tuple[dict[str, Any], dict[str, Any] | None
 
 def injections() -> Iterator[tuple[str, str, str, str]]:
     """Every (node, key, family, value) the in-process fuzzing injects."""
-    for node, module_name in NODES.items():
+    for node, module_name in NODE_MODULES.items():
         defaults, _ = _parameters(module_name)
         for key, default in defaults.items():
             for family, value in fuzz_cases(default):
@@ -149,14 +139,14 @@ def _in_process() -> tuple[Counter[str], dict[str, dict[str, Any]], list[dict[st
     misbehaving: list[dict[str, Any]] = []
     families: dict[str, dict[str, Any]] = {}
     per_node: Counter[str] = Counter()
-    for node_name, module_name in NODES.items():
+    for node_name, module_name in NODE_MODULES.items():
         defaults, rules = _parameters(module_name)
         for key in unruled_numbers(defaults, rules or {}):
             misbehaving.append({"node": node_name, "key": key, "what": "no declared range"})
     rclpy.init()
     try:
         for node_name, key, family, value in injections():
-            defaults, rules = _parameters(NODES[node_name])
+            defaults, rules = _parameters(NODE_MODULES[node_name])
             entry = families.setdefault(family, {"injections": 0, "outcomes": Counter()})
             entry["injections"] += 1
             per_node[node_name] += 1
@@ -164,7 +154,7 @@ def _in_process() -> tuple[Counter[str], dict[str, dict[str, Any]], list[dict[st
                 f"fuzz_{node_name}",
                 cli_args=[
                     "--ros-args",
-                    *base_overrides(NODES[node_name], key),
+                    *base_overrides(NODE_MODULES[node_name], key),
                     "-p",
                     f"{key}:={value}",
                 ],
@@ -256,7 +246,7 @@ def run(quick: bool) -> dict[str, Any]:
     starts: list[dict[str, Any]] = []
     outcomes: Counter[str] = Counter()
     for index, (node, key, family, value) in enumerate(_start_cases(quick)):
-        record = real_start(NODES[node], key, value, salt=os.getpid() + index)
+        record = real_start(NODE_MODULES[node], key, value, salt=os.getpid() + index)
         record.update({"node": node, "key": key, "family": family, "value": value})
         starts.append(record)
         outcomes[record["outcome"]] += 1

@@ -24,7 +24,7 @@ def result() -> dict[str, Any]:
 
 def test_every_parameter_of_every_node_is_fuzzed() -> None:
     fuzzed = {(node, key) for node, key, _, _ in _faults_nodes.injections()}
-    for node, module_name in _faults_nodes.NODES.items():
+    for node, module_name in _faults_nodes.NODE_MODULES.items():
         defaults = importlib.import_module(module_name).DEFAULTS
         assert {(node, key) for key in defaults} <= fuzzed
 
@@ -44,7 +44,7 @@ def test_no_bad_parameter_is_taken_and_every_rejection_names_it(result: dict[str
 
 def test_a_node_started_with_a_bad_parameter_exits_2_naming_it(result: dict[str, Any]) -> None:
     starts = result["real_starts"]
-    assert {start["node"] for start in starts} == set(_faults_nodes.NODES)
+    assert {start["node"] for start in starts} == set(_faults_nodes.NODE_MODULES)
     for start in starts:
         assert start["outcome"] == "exit2_naming_key", start
         assert f"'{start['key']}'" in start["message"], start

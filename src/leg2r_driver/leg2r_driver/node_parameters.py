@@ -18,6 +18,21 @@ from leg2r_driver.safety import WATCHDOG_MODES
 from mdemorl_core.limits import FieldValueError, Limits, check_limits
 
 REQUIRED: Final = "required"
+
+# Every node that declares its parameters through these rules: name -> module (strings only, so
+# this package imports none of the others). The rules test and bench/_faults_nodes.py read it.
+NODE_MODULES: Final[dict[str, str]] = {
+    "torque_controller_node": "leg2r_driver.torque_controller_node",
+    "motor_driver_node": "leg2r_driver.motor_driver_node",
+    "sim_robot_node": "leg2r_driver.sim_robot_node",
+    "imu_node": "leg2r_driver.imu_node",
+    "trainer_node": "mdemorl_planner_node.trainer_node",
+    "planner_node": "mdemorl_planner_node.planner_node",
+    "policy_publisher": "mdemorl_planner_node.policy_publisher",
+    "servo_driver_node": "stochlite_driver.servo_driver_node",
+    "stochlite_sim_node": "stochlite_driver.stochlite_sim_node",
+    "gait_controller_node": "stochlite_driver.gait_controller_node",
+}
 """Rule of a string parameter that has no usable default: it must be given, not empty."""
 
 Rule = Limits | tuple[str, ...] | str

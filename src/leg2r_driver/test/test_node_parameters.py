@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from leg2r_driver.node_parameters import (
+    NODE_MODULES,
     REQUIRED,
     ParameterError,
     check_parameter,
@@ -17,18 +18,6 @@ from leg2r_driver.node_parameters import (
 from mdemorl_core.limits import Limits
 
 SRC = Path(__file__).resolve().parents[2]
-NODE_MODULES = {
-    "torque_controller_node": "leg2r_driver.torque_controller_node",
-    "motor_driver_node": "leg2r_driver.motor_driver_node",
-    "sim_robot_node": "leg2r_driver.sim_robot_node",
-    "imu_node": "leg2r_driver.imu_node",
-    "trainer_node": "mdemorl_planner_node.trainer_node",
-    "planner_node": "mdemorl_planner_node.planner_node",
-    "policy_publisher": "mdemorl_planner_node.policy_publisher",
-    "servo_driver_node": "stochlite_driver.servo_driver_node",
-    "stochlite_sim_node": "stochlite_driver.stochlite_sim_node",
-    "gait_controller_node": "stochlite_driver.gait_controller_node",
-}
 YAML_FILES = sorted(
     [*(SRC / "leg2r_driver" / "config").glob("*.yaml")]
     + [*(SRC / "stochlite_bringup" / "config").glob("*.yaml")]
