@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from leg2r_driver.node_parameters import NODE_MODULES
+from mdemorl_ros.node_parameters import NODE_MODULES
 
 # Families whose acceptance is always a bug, whatever the rule (the others may be in range).
 MUST_REJECT = {"wrong_type", "nan", "inf", "huge"}
@@ -98,7 +98,7 @@ def fuzz_cases(default: Any) -> list[tuple[str, str]]:
 def base_overrides(module_name: str, fuzzed: str) -> list[str]:
     """``-p`` overrides giving each REQUIRED parameter with an empty default (a run directory)
     a placeholder, so that the fuzzed key is the only bad one."""
-    from leg2r_driver.node_parameters import REQUIRED
+    from mdemorl_ros.node_parameters import REQUIRED
 
     defaults, rules = _parameters(module_name)
     args: list[str] = []
@@ -133,8 +133,8 @@ def _in_process() -> tuple[Counter[str], dict[str, dict[str, Any]], list[dict[st
     import rclpy
     from rclpy.node import Node
 
-    from leg2r_driver.node_parameters import ParameterError, unruled_numbers
-    from leg2r_driver.ros_common import declare
+    from mdemorl_ros.node_parameters import ParameterError, unruled_numbers
+    from mdemorl_ros.ros_common import declare
 
     misbehaving: list[dict[str, Any]] = []
     families: dict[str, dict[str, Any]] = {}

@@ -149,7 +149,7 @@ def can_faults(salt: int) -> list[dict[str, Any]]:
     from std_srvs.srv import SetBool
 
     from leg2r_driver.motor_driver_node import MotorDriverNode
-    from leg2r_driver.ros_testing import pick_domain_id
+    from mdemorl_ros.ros_testing import pick_domain_id
 
     channel = f"faults-{uuid.uuid4().hex[:8]}"
     args = ["--ros-args"]
@@ -269,7 +269,7 @@ def imu_faults(salt: int) -> dict[str, Any]:
     from rclpy.executors import SingleThreadedExecutor
 
     from leg2r_driver.imu_node import ImuNode
-    from leg2r_driver.ros_testing import pick_domain_id
+    from mdemorl_ros.ros_testing import pick_domain_id
 
     rclpy.init(
         args=["--ros-args", "-p", "port:=sim", "-p", "diagnostics_rate:=10.0"],

@@ -129,8 +129,8 @@ class Recorder:
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
 
-        from leg2r_driver.ros_common import MONITOR_QOS
         from mdemorl_msgs.msg import EffortCommand
+        from mdemorl_ros.ros_common import MONITOR_QOS
 
         deep = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=500, reliability=ReliabilityPolicy.BEST_EFFORT

@@ -64,9 +64,9 @@ def bad_plan_requests(harness: Any, recorder: Recorder) -> dict[str, int]:
 
 
 def planner_kill(salt: int) -> dict[str, Any]:
-    from leg2r_driver.ros_common import TRANSITION_QOS
-    from leg2r_driver.ros_testing import RosHarness
     from mdemorl_msgs.msg import Transition
+    from mdemorl_ros.ros_common import TRANSITION_QOS
+    from mdemorl_ros.ros_testing import RosHarness
 
     run_dir = Path(tempfile.mkdtemp(prefix="faults_planner_")) / "run"
     make_checkpoint(run_dir)

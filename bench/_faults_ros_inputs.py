@@ -135,8 +135,8 @@ def effort_faults(
 ) -> dict[str, Any]:
     """Corrupted /effort_command into ``node`` (motor driver or sim robot, already publishing
     joint states to ``recorder``), then 0.3 s of valid commands."""
-    from leg2r_driver.ros_common import STATE_QOS
     from mdemorl_msgs.msg import EffortCommand
+    from mdemorl_ros.ros_common import STATE_QOS
 
     publisher = recorder.node.create_publisher(EffortCommand, "/effort_command", STATE_QOS)
     harness.spin_until(lambda: publisher.get_subscription_count() > 0, 10.0)
@@ -161,7 +161,7 @@ def effort_faults(
 
 def corrupt_sim_efforts(repeats: int, salt: int) -> dict[str, Any]:
     """:func:`effort_faults` against the sim robot in its own process."""
-    from leg2r_driver.ros_testing import RosHarness
+    from mdemorl_ros.ros_testing import RosHarness
 
     harness = RosHarness(salt=salt)
     try:
@@ -182,7 +182,7 @@ def joint_state_faults(
     other state source, then 0.5 s of valid states: it must command again."""
     from sensor_msgs.msg import JointState
 
-    from leg2r_driver.ros_common import STATE_QOS
+    from mdemorl_ros.ros_common import STATE_QOS
 
     publisher = recorder.node.create_publisher(JointState, "/joint_states", STATE_QOS)
     harness.spin_until(lambda: publisher.get_subscription_count() > 0, 60.0)

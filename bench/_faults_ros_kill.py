@@ -179,7 +179,7 @@ def kill_series(kills: int, repeats: int, salt: int) -> list[dict[str, Any]]:
     """Against one motor driver: ``kills`` controller SIGKILLs idle, then ``kills`` more with a
     trainer-like load process running, then the corrupted commands of
     :func:`_faults_ros_inputs.effort_faults` (``repeats`` each); one record each."""
-    from leg2r_driver.ros_testing import RosHarness
+    from mdemorl_ros.ros_testing import RosHarness
 
     harness = RosHarness(salt=salt)
     recorder = Recorder(harness, "faults_kill_probe")

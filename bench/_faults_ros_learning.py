@@ -67,8 +67,8 @@ def policy_cases() -> tuple[dict[str, Callable[[int], Any]], Callable[[int], Any
 def policy_faults(harness: Any, recorder: Recorder, process: Any, repeats: int) -> dict[str, Any]:
     """Corrupted PolicyUpdates into a running torque controller, one at a time, then a valid
     one: it must be loaded."""
-    from leg2r_driver.ros_common import POLICY_QOS
     from mdemorl_msgs.msg import PolicyUpdate
+    from mdemorl_ros.ros_common import POLICY_QOS
 
     cases, valid = policy_cases()
     per_case: dict[str, dict[str, int]] = {}
@@ -110,7 +110,7 @@ def policy_faults(harness: Any, recorder: Recorder, process: Any, repeats: int) 
 
 def corrupt_controller(repeats: int, policy_repeats: int, salt: int) -> list[dict[str, Any]]:
     """One torque controller process: corrupted joint states, then corrupted policies."""
-    from leg2r_driver.ros_testing import RosHarness
+    from mdemorl_ros.ros_testing import RosHarness
 
     harness = RosHarness(salt=salt)
     try:
@@ -162,9 +162,9 @@ def transition_cases() -> tuple[dict[str, Callable[[], Any]], Callable[[], Any]]
 
 
 def corrupt_transitions(repeats: int, salt: int) -> dict[str, Any]:
-    from leg2r_driver.ros_common import TRANSITION_QOS
-    from leg2r_driver.ros_testing import RosHarness
     from mdemorl_msgs.msg import Transition
+    from mdemorl_ros.ros_common import TRANSITION_QOS
+    from mdemorl_ros.ros_testing import RosHarness
 
     cases, valid = transition_cases()
     harness = RosHarness(salt=salt)

@@ -34,9 +34,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leg2r_driver.ros_common import TRANSITION_QOS
-from leg2r_driver.ros_testing import RosHarness
 from mdemorl_msgs.msg import Transition
+from mdemorl_ros.ros_common import TRANSITION_QOS
+from mdemorl_ros.ros_testing import RosHarness
 
 RESULTS = Path(__file__).resolve().parent / "results" / "control_loop.json"
 WARMUP = 2.0

@@ -28,7 +28,7 @@ from typing import Any
 import control_loop_bench as h4
 from _common import base_parser, emit
 
-from leg2r_driver.ros_testing import RosHarness
+from mdemorl_ros.ros_testing import RosHarness
 
 ScenarioFn = Callable[[RosHarness], list[subprocess.Popen[bytes]]]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import control_loop_bench as bench
 
-from leg2r_driver.ros_testing import RosHarness
+from mdemorl_ros.ros_testing import RosHarness
 
 RESULTS = Path(__file__).resolve().parent / "results" / "control_loop_monitored.json"
 KEYS = ("rate_hz", "period_p50_ms", "period_p99_ms", "period_max_ms", "missed", "window_closed")

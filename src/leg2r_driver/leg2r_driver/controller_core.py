@@ -16,7 +16,8 @@ seeded: warm-up exploration data) or ``hold`` (the safe hold, recomputed every t
 ``hold_pose`` with ``hold_mode: pd``, zero torque with ``hold_mode: zero``). ``hold`` is not a
 held action, so its steps produce no transitions; the others do.
 
-Protocols (``ControllerConfig.protocol``), fed by :meth:`Leg2RControllerCore.request`:
+Protocols (``ControllerConfig.protocol``, :mod:`mdemorl_ros.protocol`), fed by
+:meth:`Leg2RControllerCore.request`:
 
 - ``async``: each request hot-swaps the policy at the next policy step and the controller acts
   continuously (the default action until the first request). Deployment uses this.
@@ -29,10 +30,9 @@ Protocols (``ControllerConfig.protocol``), fed by :meth:`Leg2RControllerCore.req
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,13 +49,15 @@ from mdemorl_core.envs.leg2r_task import (
     step_reward,
     tracking_reward,
 )
+from mdemorl_ros.protocol import (
+    DEFAULT_ACTIONS,
+    PROTOCOLS,
+    ActingRequest,
+    PolicyFn,
+    TransitionRecord,
+)
 
-DEFAULT_ACTIONS = ("zero", "random", "hold")
-PROTOCOLS = ("episodic", "async")
 HOLD_MODES = ("pd", "zero")
-
-PolicyFn = Callable[[np.ndarray], np.ndarray]
-"""obs [OBSERVATION_DIM] float32 -> action [ACTION_DIM] in [-1, 1]."""
 
 
 @dataclass(frozen=True)
@@ -79,35 +81,6 @@ class ControllerConfig:
             raise ValueError(f"hold_mode must be one of {HOLD_MODES}, got {self.hold_mode!r}")
         if len(self.hold_pose) not in (0, 2):
             raise ValueError(f"hold_pose must be empty or have 2 entries, got {self.hold_pose}")
-
-
-@dataclass(frozen=True)
-class ActingRequest:
-    """A policy to act with: ``policy`` (None: uniform random actions, or the default action
-    before any request), its ``version``, the policy steps of the episodic acting phase
-    (``acting_steps``; 0: act until the next request) and ``explore_uniform`` (act uniformly at
-    random in [-1, 1], tagging the data with ``version``)."""
-
-    policy: PolicyFn | None
-    version: int
-    acting_steps: int = 0
-    explore_uniform: bool = False
-
-
-@dataclass(frozen=True)
-class TransitionRecord:
-    """One policy step: observation/next_observation [OBSERVATION_DIM], action [ACTION_DIM];
-    ``policy_version``: the version of the request that chose the action."""
-
-    episode: int
-    step: int
-    policy_version: int
-    observation: np.ndarray
-    action: np.ndarray
-    next_observation: np.ndarray
-    reward: float
-    terminated: bool
-    truncated: bool
 
 
 @dataclass(frozen=True)
@@ -318,31 +291,6 @@ class Leg2RControllerCore:
             tracking_error=float(np.linalg.norm(p - p_d)),
             reward=tracking_reward(p, v, p_d, v_d, self.params),
         )
-
-
-# Leg2RParams fields that decide what a transition means: the observation, action scaling and
-# reward (geometry, rates, reference, scales). Masses and friction are the physics', not the task's.
-TASK_FIELDS = (
-    "thigh_length",
-    "shank_length",
-    "torque_limit",
-    "control_hz",
-    "decimation",
-    "ref_centre",
-    "ref_semi_axes",
-    "ref_period",
-    "position_scale",
-    "velocity_scale",
-    "joint_velocity_scale",
-)
-
-
-def task_hash(params: Leg2RParams) -> str:
-    """Short hash of the task definition (``TASK_FIELDS``): the controller publishes it, the
-    trainer compares it with its own task's, so data of a differently configured leg is refused."""
-    values = asdict(params)
-    text = repr([(name, values[name]) for name in TASK_FIELDS])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_policy_dims(observation_dim: int, action_dim: int) -> None:

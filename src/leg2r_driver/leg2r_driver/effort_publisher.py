@@ -12,9 +12,9 @@ import threading
 
 from rclpy.node import Node
 
-from leg2r_driver.loop_timing import DeadlineLoop
-from leg2r_driver.ros_common import EFFORT_COMMAND_TOPIC, STATE_QOS, declare, run_node
 from mdemorl_msgs.msg import EffortCommand
+from mdemorl_ros.loop_timing import DeadlineLoop
+from mdemorl_ros.ros_common import EFFORT_COMMAND_TOPIC, STATE_QOS, declare, run_node
 
 
 class EffortPublisher(Node):

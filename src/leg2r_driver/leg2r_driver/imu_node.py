@@ -15,8 +15,9 @@ from sensor_msgs.msg import Imu
 
 from leg2r_driver.bno055 import BNO055, BNO055Error, Calibration
 from leg2r_driver.bno055_sim import SimulatedBNO055
-from leg2r_driver.node_parameters import RATE_HZ, REQUIRED, STDDEV, Rule
-from leg2r_driver.ros_common import (
+from mdemorl_core.limits import Limits
+from mdemorl_ros.node_parameters import RATE_HZ, REQUIRED, STDDEV, Rule
+from mdemorl_ros.ros_common import (
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
     MONITOR_QOS,
@@ -25,7 +26,6 @@ from leg2r_driver.ros_common import (
     diagnostic_status,
     run_node,
 )
-from mdemorl_core.limits import Limits
 
 DEFAULTS: dict[str, object] = {
     "port": "/dev/ttyUSB0",

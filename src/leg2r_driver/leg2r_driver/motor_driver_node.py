@@ -31,16 +31,19 @@ from std_srvs.srv import SetBool
 
 from leg2r_driver.mit_protocol import MOTOR_MODELS, MotorRanges
 from leg2r_driver.motor_bus import JointMeasurement, MotorBus, MotorSpec
-from leg2r_driver.node_parameters import (
+from leg2r_driver.safety import SAFETY_GATE_RULES, Mode, SafetyGate, safety_config_from_settings
+from leg2r_driver.simulated_motor import SimulatedJoint, SimulatedMotorFirmware
+from mdemorl_core.limits import Limits
+from mdemorl_msgs.msg import EffortCommand
+from mdemorl_ros.node_parameters import (
     MIDDLEWARE_PRIORITY,
     PRIORITY,
     RATE_HZ,
     REQUIRED,
-    SAFETY_GATE_RULES,
     Rule,
 )
-from leg2r_driver.realtime import prepare_loop_thread
-from leg2r_driver.ros_common import (
+from mdemorl_ros.realtime import prepare_loop_thread
+from mdemorl_ros.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
@@ -55,10 +58,6 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
     stop_own_executor,
 )
-from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
-from leg2r_driver.simulated_motor import SimulatedJoint, SimulatedMotorFirmware
-from mdemorl_core.limits import Limits
-from mdemorl_msgs.msg import EffortCommand
 
 ESTOP_ACTIONS = ("zero_torque", "exit_motor_mode")
 # Bus counters whose growth makes the bus status WARN (garbage is counted, not latched).

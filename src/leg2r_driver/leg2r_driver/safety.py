@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from mdemorl_core.limits import Limits
+from mdemorl_ros.node_parameters import TIMEOUT_S, Rule
+
 
 class Mode(enum.Enum):
     """What the gate outputs right now."""
@@ -302,3 +305,15 @@ class SafetyGate:
         towards_lower = (under > 0.0) & (velocity < 0.0)
         torque = torque - cfg.soft_limit_damping * velocity * (towards_upper | towards_lower)
         return torque
+
+
+SAFETY_GATE_RULES: dict[str, Rule] = {
+    "command_timeout": TIMEOUT_S,
+    "max_command_age": TIMEOUT_S,
+    "watchdog_mode": WATCHDOG_MODES,
+    "watchdog_damping": Limits(0.0, 100.0),
+    "soft_limit_margin": Limits(0.0, 10.0),
+    "soft_limit_stiffness": Limits(0.0, 10_000.0),
+    "soft_limit_damping": Limits(0.0, 1000.0),
+}
+"""The rules (node_parameters) of the SafetyGate parameters the motor driver and the sim robot share."""

@@ -41,16 +41,20 @@ from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import SetBool, Trigger
 
 from leg2r_driver.imu_node import diagonal_covariance
-from leg2r_driver.node_parameters import (
+from leg2r_driver.safety import SAFETY_GATE_RULES, Mode, SafetyGate, safety_config_from_settings
+from mdemorl_core.envs.leg2r import JOINT_NAMES, Leg2RPhysics
+from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_core.limits import Limits
+from mdemorl_msgs.msg import ControllerPhase, EffortCommand
+from mdemorl_ros.node_parameters import (
     MIDDLEWARE_PRIORITY,
     PRIORITY,
     RATE_HZ,
-    SAFETY_GATE_RULES,
     STDDEV,
     Rule,
 )
-from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
-from leg2r_driver.ros_common import (
+from mdemorl_ros.realtime import loop_statistics_record, prepare_loop_thread
+from mdemorl_ros.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -68,11 +72,6 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
     stop_own_executor,
 )
-from leg2r_driver.safety import Mode, SafetyGate, safety_config_from_settings
-from mdemorl_core.envs.leg2r import JOINT_NAMES, Leg2RPhysics
-from mdemorl_core.envs.leg2r_task import Leg2RParams
-from mdemorl_core.limits import Limits
-from mdemorl_msgs.msg import ControllerPhase, EffortCommand
 
 # s; while paused the loop wakes this often to notice the controller's next acting phase.
 PAUSED_WAKE_PERIOD = 0.05

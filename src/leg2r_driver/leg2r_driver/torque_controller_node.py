@@ -26,7 +26,7 @@ JointGroupEffortController; joint order = ``joint_names``). Per policy step: a T
 At ``diagnostics_rate``: ``/diagnostics`` and a LoopHealth on ``/mdemorl/loop_health`` (the loop
 statistics as plain numbers, for plotting tools).
 
-``protocol`` (:mod:`controller_core`): ``async`` acts continuously with the latest policy;
+``protocol`` (:mod:`mdemorl_ros.protocol`): ``async`` acts continuously with the latest policy;
 ``episodic`` holds the safe pose (``hold_mode``: ``pd`` to ``hold_pose`` or ``zero`` torque)
 until a PolicyUpdate arrives, acts its ``acting_steps`` policy steps in a new episode, then
 holds again, publishing no transitions while it holds; so with no trainer (absent or killed) the
@@ -59,11 +59,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from leg2r_driver.controller_core import (
-    DEFAULT_ACTIONS,
     HOLD_MODES,
-    PROTOCOLS,
     STATE_REJECTIONS,
-    ActingRequest,
     ControllerConfig,
     Leg2RControllerCore,
     StateRejected,
@@ -71,18 +68,30 @@ from leg2r_driver.controller_core import (
     TrackingRecord,
     check_policy_dims,
     select_joint_state,
-    task_hash,
 )
-from leg2r_driver.loop_timing import MeasurementWindow
-from leg2r_driver.node_parameters import (
+from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_core.envs.task_hash import leg2r_task_hash
+from mdemorl_core.limits import Limits
+from mdemorl_msgs.msg import (
+    ControllerPhase,
+    EffortCommand,
+    LoopHealth,
+    PolicyUpdate,
+    TrackingState,
+    Transition,
+)
+from mdemorl_msgs.srv import PlanActions
+from mdemorl_ros.loop_timing import MeasurementWindow
+from mdemorl_ros.node_parameters import (
     MIDDLEWARE_PRIORITY,
     PRIORITY,
     RATE_HZ,
     REQUIRED,
     Rule,
 )
-from leg2r_driver.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
-from leg2r_driver.ros_common import (
+from mdemorl_ros.protocol import DEFAULT_ACTIONS, PROTOCOLS, ActingRequest
+from mdemorl_ros.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
+from mdemorl_ros.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -105,17 +114,6 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
     stop_own_executor,
 )
-from mdemorl_core.envs.leg2r_task import Leg2RParams
-from mdemorl_core.limits import Limits
-from mdemorl_msgs.msg import (
-    ControllerPhase,
-    EffortCommand,
-    LoopHealth,
-    PolicyUpdate,
-    TrackingState,
-    Transition,
-)
-from mdemorl_msgs.srv import PlanActions
 
 MODES = ("policy", "mpc")
 PLAN_TIMEOUT = 0.5  # s; a plan request unanswered this long is abandoned (a plan is stale by then)
@@ -242,7 +240,7 @@ class TorqueControllerNode(Node):
         self.health_pub = self.create_publisher(LoopHealth, LOOP_HEALTH_TOPIC, MONITOR_QOS)
         self.phase_pub = self.create_publisher(ControllerPhase, CONTROLLER_PHASE_TOPIC, PHASE_QOS)
         self.phase_seconds = {"acting": 0.0, "holding": 0.0}
-        self.task_hash = task_hash(self.params)
+        self.task_hash = leg2r_task_hash(self.params)
         self.phase_since = time.monotonic()
         self.published_phase = ""
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self.on_joint_state, STATE_QOS)

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from leg2r_driver.controller_core import ActingRequest, ControllerConfig, Leg2RControllerCore
+from leg2r_driver.controller_core import ControllerConfig, Leg2RControllerCore
 from mdemorl_core.envs.leg2r import Leg2RPhysics
 from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_ros.protocol import ActingRequest
 
 PARAMS = Leg2RParams(episode_steps=7)
 HOLD = (0.2, -1.0)
@@ -81,12 +82,3 @@ def test_bad_protocol_and_hold_mode_raise() -> None:
         ControllerConfig(protocol="sometimes")
     with pytest.raises(ValueError, match="hold_mode"):
         ControllerConfig(hold_mode="limp")
-
-
-def test_task_hash_changes_with_the_task_not_the_physics() -> None:
-    from leg2r_driver.controller_core import task_hash
-
-    base = task_hash(Leg2RParams())
-    assert task_hash(Leg2RParams(thigh_mass=0.5)) == base
-    assert task_hash(Leg2RParams(decimation=10)) != base
-    assert task_hash(Leg2RParams(ref_period=2.0)) != base

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from std_msgs.msg import Float64MultiArray
 
-from leg2r_driver.ros_common import TRANSITION_QOS
-from leg2r_driver.ros_testing import RosHarness
 from mdemorl_msgs.msg import Transition
 from mdemorl_msgs.srv import PlanActions
+from mdemorl_ros.ros_common import TRANSITION_QOS
+from mdemorl_ros.ros_testing import RosHarness
 
 pytestmark = pytest.mark.ros
 

@@ -16,8 +16,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import SetBool
 
-from leg2r_driver.ros_common import MONITOR_QOS, POLICY_QOS, STATE_QOS, TRANSITION_QOS
-from leg2r_driver.ros_testing import RosHarness
 from mdemorl_core.agents.sac import TanhGaussianActor
 from mdemorl_core.envs.leg2r_task import (
     ACTION_DIM,
@@ -27,6 +25,8 @@ from mdemorl_core.envs.leg2r_task import (
 )
 from mdemorl_core.policy_io import serialize_actor, sha256_hex
 from mdemorl_msgs.msg import PolicyUpdate, TrackingState, Transition
+from mdemorl_ros.ros_common import MONITOR_QOS, POLICY_QOS, STATE_QOS, TRANSITION_QOS
+from mdemorl_ros.ros_testing import RosHarness
 
 pytestmark = pytest.mark.ros
 

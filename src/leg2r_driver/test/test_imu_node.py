@@ -8,8 +8,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Imu
 
 from leg2r_driver.imu_node import diagonal_covariance
-from leg2r_driver.ros_common import MONITOR_QOS, STATE_QOS
-from leg2r_driver.ros_testing import RosHarness
+from mdemorl_ros.ros_common import MONITOR_QOS, STATE_QOS
+from mdemorl_ros.ros_testing import RosHarness
 
 pytestmark = pytest.mark.ros
 

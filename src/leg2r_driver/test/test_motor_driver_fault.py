@@ -12,8 +12,8 @@ import rclpy
 from std_srvs.srv import SetBool
 
 from leg2r_driver.motor_driver_node import MotorDriverNode
-from leg2r_driver.ros_testing import pick_domain_id
 from mdemorl_msgs.msg import EffortCommand
+from mdemorl_ros.ros_testing import pick_domain_id
 
 pytestmark = pytest.mark.ros
 

@@ -19,9 +19,9 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool
 
 from leg2r_driver.mit_protocol import MOTOR_MODELS, TORQUE_BITS, resolution
-from leg2r_driver.ros_common import MONITOR_QOS, STATE_QOS
-from leg2r_driver.ros_testing import RosHarness
 from mdemorl_msgs.msg import EffortCommand
+from mdemorl_ros.ros_common import MONITOR_QOS, STATE_QOS
+from mdemorl_ros.ros_testing import RosHarness
 
 pytestmark = pytest.mark.ros
 

@@ -26,15 +26,15 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from leg2r_driver.ros_common import (
+from mdemorl_planner_node.bag_recorder import PROJECT_INTERFACES, message_class
+from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS, select_topics
+from mdemorl_ros.ros_common import (
     DIAGNOSTICS_TOPIC,
     MONITOR_QOS,
     declare,
     diagnostic_status,
     run_node,
 )
-from mdemorl_planner_node.bag_recorder import PROJECT_INTERFACES, message_class
-from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS, select_topics
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -1,7 +1,7 @@
 """The topics a person watches a training run through: names, types and the QoS to subscribe with.
 
 One table serves the Foxglove bridge, ``mdemorl monitor`` and the layout files' tests. The QoS of
-each entry is the publisher's own profile (from :mod:`leg2r_driver.ros_common`), so a subscriber
+each entry is the publisher's own profile (from :mod:`mdemorl_ros.ros_common`), so a subscriber
 built from it always matches: best effort for the 500 Hz state topics, reliable for the monitor
 topics that plotting tools need (rqt_plot and PlotJuggler cannot subscribe to best-effort ones),
 transient local where a late joiner must get the latest message.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from leg2r_driver.ros_common import (
+from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,

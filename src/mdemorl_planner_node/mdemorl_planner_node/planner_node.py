@@ -28,13 +28,13 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
-from leg2r_driver.node_parameters import PERIOD_S, RATE_HZ, REQUIRED, Rule
-from leg2r_driver.ros_common import DIAGNOSTICS_TOPIC, MONITOR_QOS, declare, diagnostic_status
 from mdemorl_core.limits import Limits
 from mdemorl_core.planning.service import PlanningService, PlanningUnavailable
 from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.run_dir import RunPaths
 from mdemorl_msgs.srv import PlanActions
+from mdemorl_ros.node_parameters import PERIOD_S, RATE_HZ, REQUIRED, Rule
+from mdemorl_ros.ros_common import DIAGNOSTICS_TOPIC, MONITOR_QOS, declare, diagnostic_status
 
 LATENCY_WINDOW = 500
 DEFAULTS: dict[str, object] = {

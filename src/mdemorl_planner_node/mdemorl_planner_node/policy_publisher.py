@@ -13,12 +13,12 @@ from pathlib import Path
 
 from rclpy.node import Node
 
-from leg2r_driver.node_parameters import REQUIRED, Rule
-from leg2r_driver.ros_common import POLICY_QOS, POLICY_TOPIC, declare, run_node
 from mdemorl_core.policy_io import sha256_hex
 from mdemorl_core.training.online import load_run_actor
 from mdemorl_core.training.run_dir import RunDirError
 from mdemorl_msgs.msg import PolicyUpdate
+from mdemorl_ros.node_parameters import REQUIRED, Rule
+from mdemorl_ros.ros_common import POLICY_QOS, POLICY_TOPIC, declare, run_node
 
 DEFAULTS: dict[str, object] = {"run_dir": ""}
 PARAMETER_RULES: dict[str, Rule] = {"run_dir": REQUIRED}

@@ -50,9 +50,19 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from leg2r_driver.controller_core import task_hash as leg2r_task_hash
-from leg2r_driver.node_parameters import RATE_HZ, REQUIRED, Rule
-from leg2r_driver.ros_common import (
+from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
+from mdemorl_core.envs.task_hash import task_hash_of
+from mdemorl_core.envs_util import make_env, space_dims
+from mdemorl_core.limits import Limits
+from mdemorl_core.policy_io import sha256_hex
+from mdemorl_core.training.checkpoint import checkpoint_path
+from mdemorl_core.training.online import OnlineTrainer
+from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, TrainingStatus, Transition
+from mdemorl_planner_node.bag_recorder import BagRecorder
+from mdemorl_planner_node.trainer_reports import diagnostic_level, training_status
+from mdemorl_ros.node_parameters import RATE_HZ, REQUIRED, Rule
+from mdemorl_ros.protocol import PROTOCOLS
+from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
@@ -67,21 +77,8 @@ from leg2r_driver.ros_common import (
     declare,
     diagnostic_status,
 )
-from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
-from mdemorl_core.envs.leg2r_task import Leg2RParams
-from mdemorl_core.envs.stochlite_gait import StochLiteParams
-from mdemorl_core.envs.stochlite_gait import task_hash as stochlite_task_hash
-from mdemorl_core.envs_util import make_env, space_dims
-from mdemorl_core.limits import Limits
-from mdemorl_core.policy_io import sha256_hex
-from mdemorl_core.training.checkpoint import checkpoint_path
-from mdemorl_core.training.online import OnlineTrainer
-from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, TrainingStatus, Transition
-from mdemorl_planner_node.bag_recorder import BagRecorder
-from mdemorl_planner_node.trainer_reports import diagnostic_level, training_status
 
 STATUS_TOPIC = "/mdemorl/training_status"
-PROTOCOLS = ("episodic", "async")
 # The recorder listens best effort (matches the loop's best-effort publishers) with a deeper queue.
 RECORD_STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT
@@ -155,11 +152,7 @@ class TrainerNode(Node):
         # The task the controller must be computing (the leg's and the quadruped's); the
         # controller's launch arguments and this node's YAML name it separately, this catches a
         # mismatch. Other tasks are not checked.
-        self.task_hash = ""
-        if isinstance(params, Leg2RParams):
-            self.task_hash = leg2r_task_hash(params)
-        elif isinstance(params, StochLiteParams):
-            self.task_hash = stochlite_task_hash(params)
+        self.task_hash = task_hash_of(params)
         self.foreign_task = ""  # the controller's task hash when it differs from ours
         self.refused = 0
         env.close()

@@ -27,9 +27,9 @@ from mcap.records import Schema
 from mcap_ros2.decoder import DecoderFactory
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from leg2r_driver.ros_testing import RosHarness
 from mdemorl_msgs.msg import TrackingState
 from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS
+from mdemorl_ros.ros_testing import RosHarness
 from stochlite_bringup.monitor_layouts import layout_signals
 
 pytestmark = pytest.mark.ros

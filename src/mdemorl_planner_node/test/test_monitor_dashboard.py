@@ -14,10 +14,10 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rich.console import Console
 
-from leg2r_driver.ros_testing import RosHarness
 from mdemorl_msgs.msg import ControllerPhase, TrackingState, TrainingStatus
 from mdemorl_planner_node.monitor_dashboard import DashboardState, sparkline
 from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS
+from mdemorl_ros.ros_testing import RosHarness
 
 pytestmark = pytest.mark.ros
 

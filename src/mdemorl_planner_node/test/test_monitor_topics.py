@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from leg2r_driver.ros_common import MONITOR_QOS, STATE_QOS
 from mdemorl_planner_node.foxglove_bridge import exposure_warning, project_typestore
 from mdemorl_planner_node.monitor_topics import MONITOR_TOPICS, select_topics
+from mdemorl_ros.ros_common import MONITOR_QOS, STATE_QOS
 
 pytestmark = pytest.mark.ros
 

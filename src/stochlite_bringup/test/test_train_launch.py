@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from leg2r_driver.controller_core import task_hash
 from mdemorl_core.envs.leg2r_task import Leg2RParams
+from mdemorl_core.envs.task_hash import leg2r_task_hash
 from stochlite_bringup.launch_probe import LaunchProbe, latched, launch_exits, reliable
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -92,4 +92,4 @@ def test_episodic_sim_launch_stores_every_acting_transition(tmp_path: Path) -> N
         assert not [t for t, _ in transitions if hold_start + 0.5 < t < hold_end]
     assert phases[-1][1].phase == "holding"  # no request after the last epoch: the leg is held
     # The controller computes the trainer's task (the trainer would refuse another's data).
-    assert phases[-1][1].task_hash == task_hash(Leg2RParams())
+    assert phases[-1][1].task_hash == leg2r_task_hash(Leg2RParams())

@@ -3,7 +3,7 @@ at the policy rate, between ``/joint_states`` + ``/imu/data`` and the joint targ
 
 All task logic is :class:`gait_core.GaitControllerCore` (the env's trajectory generator and IK,
 the measured observation and reward); posture changes for deployment are :mod:`posture`. The
-loop runs in its own thread on absolute deadlines (``leg2r_driver`` loop timing) at
+loop runs in its own thread on absolute deadlines (``mdemorl_ros.loop_timing``) at
 ``params.sim_hz`` of ``task`` (``StochLite-v0`` default, or ``StochLite-v1``: its parameters,
 observation and reward, so a transition means what it means in that env).
 
@@ -41,15 +41,19 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from leg2r_driver.controller_core import ActingRequest
-from leg2r_driver.node_parameters import MIDDLEWARE_PRIORITY, PRIORITY, RATE_HZ, Rule
-from leg2r_driver.node_plumbing import (
+from mdemorl_core.envs.stochlite import ACTION_DIM
+from mdemorl_core.envs.stochlite_gait import TASK_PARAMS, task_hash, task_params
+from mdemorl_core.limits import Limits
+from mdemorl_msgs.msg import ControllerPhase, LoopHealth, PolicyUpdate, Transition
+from mdemorl_ros.node_parameters import MIDDLEWARE_PRIORITY, PRIORITY, RATE_HZ, Rule
+from mdemorl_ros.node_plumbing import (
     enter_loop_thread,
     publish_diagnostics_array,
     run_loop_node,
     write_statistics_file,
 )
-from leg2r_driver.ros_common import (
+from mdemorl_ros.protocol import DEFAULT_ACTIONS, PROTOCOLS, ActingRequest
+from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EXECUTOR_STRATEGIES,
@@ -69,13 +73,7 @@ from leg2r_driver.ros_common import (
     stamp_to_seconds,
     stop_own_executor,
 )
-from mdemorl_core.envs.stochlite import ACTION_DIM
-from mdemorl_core.envs.stochlite_gait import TASK_PARAMS, task_hash, task_params
-from mdemorl_core.limits import Limits
-from mdemorl_msgs.msg import ControllerPhase, LoopHealth, PolicyUpdate, Transition
 from stochlite_driver.gait_core import (
-    DEFAULT_ACTIONS,
-    PROTOCOLS,
     GaitConfig,
     GaitControllerCore,
     GaitTick,

@@ -12,8 +12,8 @@ emitted, and the policy's action becomes the shifts held for the next step. Afte
 termination (tilt from the slope, torso too low) the transition is terminated and the core
 asks for a reset (``needs_reset``), holding the stand pose until :meth:`reset_done`.
 
-Protocols as the leg's controller (``leg2r_driver.controller_core``), with its ActingRequest and
-TransitionRecord: ``async`` acts continuously (the default action until the first request) and
+Protocols (:mod:`mdemorl_ros.protocol`, with its ActingRequest and TransitionRecord) as the leg's
+controller: ``async`` acts continuously (the default action until the first request) and
 swaps the policy at the next policy step; ``episodic`` holds the stand pose (``waiting``) until a
 request, acts ``acting_steps`` policy steps with it in a new episode (the last transition
 truncated), then holds (``holding``, no transitions) until the next request. The stand pose is
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leg2r_driver.controller_core import ActingRequest, TransitionRecord
 from mdemorl_core.envs.stochlite import ACTION_DIM
 from mdemorl_core.envs.stochlite_gait import (
     StochLiteParams,
@@ -36,10 +35,8 @@ from mdemorl_core.envs.stochlite_gait import (
     foot_targets,
     leg_inverse_kinematics,
 )
+from mdemorl_ros.protocol import DEFAULT_ACTIONS, PROTOCOLS, ActingRequest, TransitionRecord
 from stochlite_driver.gait_observation import observer_for_task, step_outcome
-
-DEFAULT_ACTIONS = ("zero", "random", "hold")
-PROTOCOLS = ("episodic", "async")
 
 
 @dataclass(frozen=True)

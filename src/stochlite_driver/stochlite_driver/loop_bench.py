@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from trajectory_msgs.msg import JointTrajectory
 
-from leg2r_driver.ros_common import STATE_QOS
-from leg2r_driver.ros_testing import RosHarness
+from mdemorl_ros.ros_common import STATE_QOS
+from mdemorl_ros.ros_testing import RosHarness
 from stochlite_driver.ros_io import trajectory_message
 
 NODES = {

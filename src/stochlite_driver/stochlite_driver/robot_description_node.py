@@ -15,9 +15,9 @@ from pathlib import Path
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from leg2r_driver.ros_common import POLICY_QOS, declare, run_node
 from mdemorl_core.envs.stochlite_gait import task_params
 from mdemorl_core.envs.stochlite_urdf import stochlite_urdf
+from mdemorl_ros.ros_common import POLICY_QOS, declare, run_node
 from stochlite_driver.ros_io import ROBOT_DESCRIPTION_TOPIC
 
 

@@ -7,7 +7,7 @@ Joint targets arrive in either of two forms, both handled by :func:`targets_from
 - ``std_msgs/Float64MultiArray`` on ``/position_controller/commands`` (a ros2_control position
   controller's interface): 12 positions in ``JOINT_NAMES`` order, unstamped, so it counts as
   fresh when it arrives.
-QoS: best effort like ``/joint_states`` (``leg2r_driver.ros_common.STATE_QOS``): a late
+QoS: best effort like ``/joint_states`` (``mdemorl_ros.ros_common.STATE_QOS``): a late
 setpoint is worthless.
 """
 
@@ -22,9 +22,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from leg2r_driver.controller_core import TransitionRecord
-from leg2r_driver.ros_common import stamp_to_seconds
 from mdemorl_msgs.msg import Transition
+from mdemorl_ros.protocol import TransitionRecord
+from mdemorl_ros.ros_common import stamp_to_seconds
 from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.robot import roll_pitch as quaternion_roll_pitch
 

@@ -2,7 +2,7 @@
 
 All bus work and safety is :class:`servo_driver_core.ServoDriverCore` over
 :class:`servo_safety.ServoSafety`; this node only moves messages. The loop runs in its own
-thread on absolute deadlines (``leg2r_driver`` loop timing). ``executor_strategy`` is
+thread on absolute deadlines (``mdemorl_ros.loop_timing``). ``executor_strategy`` is
 ``thread`` by default (the main thread runs the callbacks): a tick is mostly bus I/O, which
 releases the GIL, and can take most of the period; with ``inline`` a tick that overruns never
 sleeps, and the loop thread, which spins the callbacks while it sleeps, would starve them.
@@ -28,8 +28,10 @@ import serial
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import Imu, JointState
 
-from leg2r_driver.node_parameters import REQUIRED, Rule
-from leg2r_driver.node_plumbing import (
+from mdemorl_core.envs.stochlite_gait import task_params
+from mdemorl_core.limits import Limits
+from mdemorl_ros.node_parameters import REQUIRED, Rule
+from mdemorl_ros.node_plumbing import (
     enter_loop_thread,
     loop_status,
     publish_diagnostics_array,
@@ -37,7 +39,7 @@ from leg2r_driver.node_plumbing import (
     stop_loop_thread,
     write_statistics_file,
 )
-from leg2r_driver.ros_common import (
+from mdemorl_ros.ros_common import (
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
     JOINT_STATES_TOPIC,
@@ -48,8 +50,6 @@ from leg2r_driver.ros_common import (
     make_control_loop,
     stamp_to_seconds,
 )
-from mdemorl_core.envs.stochlite_gait import task_params
-from mdemorl_core.limits import Limits
 from stochlite_driver.b3m import B3MBus
 from stochlite_driver.b3m_sim import SimulatedB3MBus
 from stochlite_driver.robot import JOINT_NAMES, NUM_JOINTS, SERVO_IDS

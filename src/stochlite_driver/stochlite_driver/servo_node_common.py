@@ -18,10 +18,10 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
-from leg2r_driver.node_parameters import MIDDLEWARE_PRIORITY, PRIORITY, RATE_HZ, TIMEOUT_S, Rule
-from leg2r_driver.ros_common import EXECUTOR_STRATEGIES, STATE_QOS
 from mdemorl_core.envs.stochlite_gait import TASK_PARAMS, StochLiteParams
 from mdemorl_core.limits import Limits
+from mdemorl_ros.node_parameters import MIDDLEWARE_PRIORITY, PRIORITY, RATE_HZ, TIMEOUT_S, Rule
+from mdemorl_ros.ros_common import EXECUTOR_STRATEGIES, STATE_QOS
 from stochlite_driver.robot import JOINT_NAMES, joint_limits
 from stochlite_driver.ros_io import (
     JOINT_TARGETS_TOPIC,

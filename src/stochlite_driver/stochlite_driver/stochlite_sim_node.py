@@ -34,8 +34,11 @@ from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
 from leg2r_driver.imu_node import diagonal_covariance
-from leg2r_driver.node_parameters import RATE_HZ, STDDEV, Rule
-from leg2r_driver.node_plumbing import (
+from mdemorl_core.envs.stochlite_gait import task_params
+from mdemorl_core.limits import Limits
+from mdemorl_msgs.msg import ControllerPhase
+from mdemorl_ros.node_parameters import RATE_HZ, STDDEV, Rule
+from mdemorl_ros.node_plumbing import (
     enter_loop_thread,
     loop_status,
     publish_diagnostics_array,
@@ -43,7 +46,7 @@ from leg2r_driver.node_plumbing import (
     stop_loop_thread,
     write_statistics_file,
 )
-from leg2r_driver.ros_common import (
+from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     IMU_TOPIC,
@@ -55,9 +58,6 @@ from leg2r_driver.ros_common import (
     diagnostic_status,
     make_control_loop,
 )
-from mdemorl_core.envs.stochlite_gait import task_params
-from mdemorl_core.limits import Limits
-from mdemorl_msgs.msg import ControllerPhase
 from stochlite_driver.b3m import RunMode
 from stochlite_driver.robot import roll_pitch
 from stochlite_driver.ros_io import joint_state_message

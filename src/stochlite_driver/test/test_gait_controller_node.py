@@ -17,12 +17,12 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 
-from leg2r_driver.ros_common import MONITOR_QOS, POLICY_QOS, TRANSITION_QOS
-from leg2r_driver.ros_testing import RosHarness
 from mdemorl_core.agents.sac import TanhGaussianActor
 from mdemorl_core.envs.stochlite import ACTION_DIM
 from mdemorl_core.policy_io import serialize_actor, sha256_hex
 from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, Transition
+from mdemorl_ros.ros_common import MONITOR_QOS, POLICY_QOS, TRANSITION_QOS
+from mdemorl_ros.ros_testing import RosHarness
 
 pytestmark = pytest.mark.ros
 

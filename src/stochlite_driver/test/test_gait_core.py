@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from leg2r_driver.controller_core import ActingRequest
 from mdemorl_core.envs.stochlite import StochLiteEnv
+from mdemorl_ros.protocol import ActingRequest
 from stochlite_driver.b3m import RunMode
 from stochlite_driver.gait_core import GaitConfig, GaitControllerCore, stand_pose
 from stochlite_driver.robot import roll_pitch

@@ -17,8 +17,8 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
-from leg2r_driver.ros_common import MONITOR_QOS, STATE_QOS
-from leg2r_driver.ros_testing import RosHarness
+from mdemorl_ros.ros_common import MONITOR_QOS, STATE_QOS
+from mdemorl_ros.ros_testing import RosHarness
 from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.ros_io import trajectory_message
 

@@ -11,8 +11,8 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Imu, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from leg2r_driver.ros_common import MONITOR_QOS, STATE_QOS
-from leg2r_driver.ros_testing import RosHarness
+from mdemorl_ros.ros_common import MONITOR_QOS, STATE_QOS
+from mdemorl_ros.ros_testing import RosHarness
 from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.ros_io import trajectory_message
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from leg2r_driver.loop_timing import DeadlineLoop
-from leg2r_driver.realtime import (
+from mdemorl_ros.loop_timing import DeadlineLoop
+from mdemorl_ros.realtime import (
     GcPauseMonitor,
     loop_statistics_record,
     middleware_priority,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from leg2r_driver.loop_timing import DeadlineLoop
-from leg2r_driver.node_plumbing import loop_status, write_statistics_file
+from mdemorl_ros.loop_timing import DeadlineLoop
+from mdemorl_ros.node_plumbing import loop_status, write_statistics_file
 
 
 class FakeClock:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from leg2r_driver.loop_timing import DeadlineLoop, MeasurementWindow, PeriodStatistics
+from mdemorl_ros.loop_timing import DeadlineLoop, MeasurementWindow, PeriodStatistics
 
 
 class SimulatedTime:

@@ -1,6 +1,7 @@
-"""QoS profiles, message helpers and the node runner shared by the leg2r_driver nodes.
+"""Topic names, QoS profiles, message helpers and the node runner of every robot's nodes and the
+trainer's.
 
-QoS choices (on purpose, see README.md):
+QoS choices (on purpose, see src/mdemorl_ros/README.md):
 - ``STATE_QOS`` for ``/joint_states``, ``/imu/data`` and ``/effort_command``: best effort,
   keep-last-1. At 500 Hz only the newest sample matters and a retransmission would arrive after
   the next one. A *reliable* subscription does not match a best-effort publisher, so every
@@ -32,8 +33,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from leg2r_driver.loop_timing import DeadlineLoop
-from leg2r_driver.node_parameters import Rule, check_parameters, wrong_type
+from mdemorl_ros.loop_timing import DeadlineLoop
+from mdemorl_ros.node_parameters import Rule, check_parameters, wrong_type
 
 STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from leg2r_driver.loop_timing import DeadlineLoop, request_realtime_priority
+from mdemorl_ros.loop_timing import DeadlineLoop, request_realtime_priority
 
 MIDDLEWARE_THREAD_PREFIXES = ("dds.",)
 """Thread names of the middleware's own threads: Fast DDS (the default RMW) names its receive

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, Final
 
-from leg2r_driver.safety import WATCHDOG_MODES
 from mdemorl_core.limits import FieldValueError, Limits, check_limits
 
 REQUIRED: Final = "required"
+"""Rule of a string parameter that has no usable default: it must be given, not empty."""
 
 # Every node that declares its parameters through these rules: name -> module (strings only, so
 # this package imports none of the others). The rules test and bench/_faults_nodes.py read it.
@@ -33,7 +33,6 @@ NODE_MODULES: Final[dict[str, str]] = {
     "stochlite_sim_node": "stochlite_driver.stochlite_sim_node",
     "gait_controller_node": "stochlite_driver.gait_controller_node",
 }
-"""Rule of a string parameter that has no usable default: it must be given, not empty."""
 
 Rule = Limits | tuple[str, ...] | str
 """A Limits range, the allowed strings, or REQUIRED."""
@@ -50,17 +49,6 @@ STDDEV = Limits(-1.0, 1000.0)
 """A noise standard deviation; negative: not provided (REP 145: covariance -1)."""
 TIMEOUT_S = Limits(0.0, 10.0, low_open=True)
 """A watchdog timeout or age limit (s), strictly positive."""
-
-SAFETY_GATE_RULES: dict[str, Rule] = {
-    "command_timeout": TIMEOUT_S,
-    "max_command_age": TIMEOUT_S,
-    "watchdog_mode": WATCHDOG_MODES,
-    "watchdog_damping": Limits(0.0, 100.0),
-    "soft_limit_margin": Limits(0.0, 10.0),
-    "soft_limit_stiffness": Limits(0.0, 10_000.0),
-    "soft_limit_damping": Limits(0.0, 1000.0),
-}
-"""The rules of the safety.SafetyGate parameters that the motor driver and the sim robot share."""
 
 
 class ParameterError(ValueError):

@@ -44,7 +44,7 @@ class RosHarness:
     """Owns an rclpy context (for a probe node in this process) and node subprocesses."""
 
     def __init__(self, salt: int = 0) -> None:
-        self.log_dir = tempfile.mkdtemp(prefix="leg2r_ros_log_")
+        self.log_dir = tempfile.mkdtemp(prefix="mdemorl_ros_log_")
         self.env = dict(os.environ)
         self.env.update(
             ROS_DOMAIN_ID=str(pick_domain_id(salt)),

@@ -1,8 +1,8 @@
 """Plumbing shared by the loop nodes of every robot driver: the loop's diagnostics entry, the
 stamped DiagnosticArray, the statistics file, the loop thread's start and stop and ``main``.
 
-A module of its own (not ``ros_common``) so that other robots' drivers can import it without the
-leg2r nodes that still carry their own copies having to change at the same time.
+A module of its own (not ``ros_common``) so that the quadruped's drivers could adopt it without
+the leg2r nodes, which still carry their own copies, having to change at the same time.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 
-from leg2r_driver.loop_timing import DeadlineLoop
-from leg2r_driver.realtime import loop_statistics_record, prepare_loop_thread
-from leg2r_driver.ros_common import (
+from mdemorl_ros.loop_timing import DeadlineLoop
+from mdemorl_ros.realtime import loop_statistics_record, prepare_loop_thread
+from mdemorl_ros.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     diagnostic_status,
     run_node,
