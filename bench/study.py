@@ -126,6 +126,16 @@ ARMS: dict[str, Arm] = {
         "M-DeMoRL, DMD-MPC drives the env, UTD k",
         eval_planner=True,
     ),
+    # The planner arm with the actor cloning the planner's actions under TD3+BC weighting
+    # (`agent.distill`, weight 2.5 as published). Added in session 5 after a probe (Leg2R-v0,
+    # seed 2, 3 epochs: actor 52, 824, 893 against the planner arm's 52, 91, 255); fixed before
+    # any of its study runs.
+    "mdemorl_plan_distill": Arm(
+        "mdemorl",
+        {**MDEMORL, "act": "planner", "distill": True},
+        "M-DeMoRL, DMD-MPC drives the env, actor distils the planner",
+        eval_planner=True,
+    ),
     "mopac": Arm("mopac", MDEMORL, "MoPAC (the same inner loop, MPPI utility), UTD 1"),
     "sb3_sac": Arm("sb3_sac", {**INTERLEAVED, "utd_ratio": 1.0}, "stable-baselines3 SAC, UTD 1"),
 }

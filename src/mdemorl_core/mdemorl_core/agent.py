@@ -84,9 +84,6 @@ class Agent:
         self.planner = DMDMPCPlanner(planner_config_for(config.algo, config.planner))
         self.acting_planner = ActingPlanner(self._plan_for_acting, config.act_horizon)
         self.planned_actions = PlannedActions(obs_dim, act_dim, config.distill_capacity)
-        self.distill_optimizer = torch.optim.Adam(
-            self.actor.parameters(), lr=config.sac.actor_lr, foreach=True
-        )
         self.d_env = ReplayBuffer(obs_dim, act_dim, config.env_buffer_capacity)
         self.d_mpc = ReplayBuffer(obs_dim, act_dim, config.mpc_buffer_capacity)
         self.mpc_retention = MpcRetention(config.mpc_retain_steps)
@@ -267,27 +264,29 @@ class Agent:
                 self.rng,
                 self.device,
             )
-            for name, value in self.sac.update(batch, self.torch_generator).items():
+            imitation = self._imitation_batch()
+            metrics = self.sac.update(
+                batch, self.torch_generator, imitation, self.config.distill_weight
+            )
+            if "imitation_loss" in metrics:
+                metrics["distill_loss"] = metrics.pop("imitation_loss")
+            for name, value in metrics.items():
                 self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + value
-            if self.config.distill and len(self.planned_actions) > 0:
-                loss = self._distill_step()
-                self._epoch_sums["distill_loss"] = self._epoch_sums.get("distill_loss", 0.0) + loss
             self.sac_updates += 1
             self._epoch_sac_steps += 1
             if progress is not None:
                 progress(step + 1, count)
 
-    def _distill_step(self) -> float:
-        """One behaviour-cloning step: the actor's mean action toward the planner's actions."""
+    def _imitation_batch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """With ``distill``: a minibatch (``N x O``, ``N x A``) of the acting planner's
+        (state, action) pairs for the actor's BC term; None without distill or pairs."""
+        if not self.config.distill or len(self.planned_actions) == 0:
+            return None
         obs, act = self.planned_actions.sample(self.config.sac.batch_size, self.rng)
-        obs_t = torch.as_tensor(obs, device=self.device)
-        target = torch.as_tensor(act, device=self.device)
-        mean, _ = self.actor(obs_t)
-        loss = (torch.tanh(mean) - target).pow(2).sum(-1).mean()
-        self.distill_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.distill_optimizer.step()
-        return float(loss.detach())
+        return (
+            torch.as_tensor(obs, device=self.device),
+            torch.as_tensor(act, device=self.device),
+        )
 
     def _model_due(self) -> bool:
         return (
@@ -388,7 +387,6 @@ class Agent:
             },
             "acting_plan": self.acting_planner.state(),
             "planned_actions": self.planned_actions.state(),
-            "distill_optimizer": self.distill_optimizer.state_dict(),
             "torch_generator": self.torch_generator.get_state(),
             "numpy_generator": self.rng.bit_generator.state,
         }
@@ -430,6 +428,7 @@ class Agent:
         self.acting_planner.load(state["acting_plan"], self.device)
         if buffers:
             self.planned_actions.load(state["planned_actions"])
-        self.distill_optimizer.load_state_dict(state["distill_optimizer"])
+        # States written before distillation became a term of the actor step carry the state of
+        # its former optimizer under "distill_optimizer": nothing uses it any more.
         self.torch_generator.set_state(state["torch_generator"].cpu())
         self.rng.bit_generator.state = state["numpy_generator"]

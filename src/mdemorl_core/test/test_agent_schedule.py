@@ -113,13 +113,21 @@ def test_distillation_pulls_the_actor_toward_the_planned_actions() -> None:
         assert len(agent.planned_actions) == 70 - 40  # every action after the first refit (40)
         np.testing.assert_array_equal(agent.planned_actions.act[:30], np.stack(actions[40:]))
         assert np.isfinite(agent.update(epoch=1)["distill_loss"]) == distill
-    # The step itself: cloning a constant target moves the actor's mean action onto it.
-    agent.planned_actions = PlannedActions(OBS_DIM, ACT_DIM, 50)
+    # The term itself: SAC steps with a constant planner action move the actor's mean onto it,
+    # and further than the same steps without the term do.
     rng = np.random.default_rng(0)
-    for _ in range(50):
-        agent.planned_actions.add(rng.normal(size=OBS_DIM).astype(np.float32), np.array([0.7]))
-    losses = [agent._distill_step() for _ in range(300)]
-    assert losses[-1] < 0.1 * losses[0]
+    states = rng.normal(size=(50, OBS_DIM)).astype(np.float32)
+    mean_actions = {}
+    for distill in (False, True):
+        _, agent = _acting_run(seed=3, distill=distill)
+        agent.planned_actions = PlannedActions(OBS_DIM, ACT_DIM, 50)
+        for state in states:
+            agent.planned_actions.add(state, np.array([0.7], dtype=np.float32))
+        agent._sac_steps(200)
+        with torch.no_grad():
+            mean, _ = agent.actor(torch.as_tensor(states))
+        mean_actions[distill] = torch.tanh(mean).numpy()
+    assert np.abs(mean_actions[True] - 0.7).mean() < 0.5 * np.abs(mean_actions[False] - 0.7).mean()
 
 
 def test_labelled_acting_keeps_the_actor_in_control_and_records_the_planner() -> None:

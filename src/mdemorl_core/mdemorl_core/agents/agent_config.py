@@ -17,6 +17,7 @@ from mdemorl_core.limits import (
     UNIT,
     FieldValueError,
     Limits,
+    above,
     at_least,
     check_choice,
     check_limits,
@@ -53,9 +54,11 @@ class AgentConfig:
     rewards and values after a predicted terminal state.
     ``act``: "policy", "planner" or "labelled" (see :meth:`mdemorl_core.agent.Agent.act`);
     ``act_horizon``: H of the acting planner.
-    ``distill``: with ``act: planner`` or ``labelled``, every SAC gradient step is followed by one
-    step (own Adam, the actor's learning rate) of behaviour cloning of the actor's mean action onto
-    actions the acting planner chose (``distill_capacity`` newest of them): it pulls π toward μ.
+    ``distill``: with ``act: planner`` or ``labelled``, every actor step also clones the actor's
+    mean action onto actions the acting planner chose (a minibatch of the ``distill_capacity``
+    newest), weighted as TD3+BC: ``distill_weight / mean|Q|`` x SAC's actor loss + the BC squared
+    error (``distill_weight`` 2.5 is TD3+BC's published value, not tuned here): it pulls π toward
+    μ while the critic still shapes it.
     """
 
     algo: str = "mdemorl"
@@ -80,6 +83,7 @@ class AgentConfig:
     act_horizon: int = 5
     distill: bool = False
     distill_capacity: int = 10_000
+    distill_weight: float = 2.5
 
     LIMITS: ClassVar[dict[str, Limits]] = {
         "train_every": at_least(1, 10_000_000),
@@ -93,6 +97,7 @@ class AgentConfig:
         "min_model_data": at_least(2, 1_000_000_000),
         "act_horizon": at_least(1, 1000),
         "distill_capacity": at_least(1, 100_000_000),
+        "distill_weight": above(0.0, 1_000_000.0),
     }
 
     def __post_init__(self) -> None:

@@ -357,10 +357,23 @@ class SAC(nn.Module):
                 nn.utils.clip_grad_norm_(group["params"], self.config.grad_clip)
         optimizer.step()
 
-    def update(self, batch: TransitionBatch, generator: torch.Generator) -> dict[str, float]:
+    def update(
+        self,
+        batch: TransitionBatch,
+        generator: torch.Generator,
+        imitation: tuple[torch.Tensor, torch.Tensor] | None = None,
+        imitation_weight: float = 2.5,
+    ) -> dict[str, float]:
         """One gradient step on critic, actor and (if automatic) alpha; then Polyak targets.
 
-        Returns critic_loss, actor_loss, alpha (after the step), alpha_loss, entropy (= -mean log pi).
+        ``imitation``: (states ``M x O``, target actions ``M x A``) adds behaviour cloning of the
+        actor's mean action to the actor step, weighted as TD3+BC (Fujimoto & Gu 2021) weights
+        it: actor objective = ``imitation_weight / mean|Q|`` x SAC's actor loss + BC squared
+        error, with mean|Q| of this batch's policy actions (held constant), so the pull toward
+        the targets does not depend on the scale of the task's returns.
+
+        Returns critic_loss, actor_loss, alpha (after the step), alpha_loss, entropy (= -mean log pi),
+        and with ``imitation`` also imitation_loss (the BC squared error).
         """
         cfg = self.config
         alpha = self.log_alpha.exp().detach()
@@ -380,7 +393,15 @@ class SAC(nn.Module):
         with self._autocast():
             action, log_prob = self.actor.sample(batch.obs, generator)
             q_pi = self.critic.q_values(batch.obs, action, detach_weights=True)
-            actor_loss = (alpha * log_prob - torch.minimum(q_pi[0], q_pi[1])).mean()
+            min_q_pi = torch.minimum(q_pi[0], q_pi[1])
+            actor_loss = (alpha * log_prob - min_q_pi).mean()
+            actor_objective = actor_loss
+            if imitation is not None:
+                imitation_obs, imitation_act = imitation
+                mean_action, _ = self.actor(imitation_obs)
+                imitation_loss = (torch.tanh(mean_action) - imitation_act).pow(2).sum(-1).mean()
+                q_scale = imitation_weight / min_q_pi.detach().abs().mean().clamp_min(1e-6)
+                actor_objective = q_scale * actor_loss + imitation_loss
         log_prob = log_prob.detach()
         self.actor_optimizer.zero_grad(set_to_none=True)
         if cfg.auto_alpha:
@@ -388,22 +409,24 @@ class SAC(nn.Module):
             self.alpha_optimizer.zero_grad(set_to_none=True)
             # One backward pass for both losses: the actor loss holds alpha as a constant and the
             # alpha loss holds log pi as one, so neither gradient leaks into the other.
-            (actor_loss + alpha_loss).backward()
+            (actor_objective + alpha_loss).backward()
             self._clip_and_step(self.actor_optimizer)
             self._clip_and_step(self.alpha_optimizer)
         else:
             alpha_loss = torch.zeros(())
-            actor_loss.backward()
+            actor_objective.backward()
             self._clip_and_step(self.actor_optimizer)
 
         with torch.no_grad():
             torch._foreach_lerp_(
                 list(self.critic_target.parameters()), list(self.critic.parameters()), cfg.tau
             )
-            values = torch.stack(
-                [critic_loss, actor_loss, self.log_alpha.exp(), alpha_loss, -log_prob.mean()]
-            ).tolist()
-        return dict(zip(UPDATE_METRICS, values, strict=True))
+            scalars = [critic_loss, actor_loss, self.log_alpha.exp(), alpha_loss, -log_prob.mean()]
+            if imitation is not None:
+                scalars.append(imitation_loss.detach())
+            values = torch.stack(scalars).tolist()
+        names = UPDATE_METRICS if imitation is None else (*UPDATE_METRICS, "imitation_loss")
+        return dict(zip(names, values, strict=True))
 
     def optimizer_state_dict(self) -> dict[str, Any]:
         return {
