@@ -14,7 +14,7 @@ backend:=hardware runs servo_driver_node on the RS-485 bus at `port` and the IMU
 stochlite_sim_node. task:=StochLite-v1 (default) or StochLite-v0 names the robot the nodes
 compute and must be the run's env_id (the gait controller refuses an actor of other sizes). The
 task's URDF is published on /robot_description; robot_state_publisher, started only where it is
-installed, gets the default task's URDF (a launch file here cannot read an argument's value).
+installed, gets the same task's URDF (one conditional node per task).
 """
 
 import os
@@ -29,9 +29,12 @@ from launch_ros.actions import Node
 from stochlite_driver.robot_description_node import default_urdf
 
 DEFAULT_TASK = "StochLite-v1"
+TASKS = ("StochLite-v0", "StochLite-v1")
 
 
-def robot_state_publisher(description: str) -> list:
+def robot_state_publisher(task: LaunchConfiguration) -> list:
+    """One robot_state_publisher per task, each with that task's URDF, started when ``task``
+    names it (a launch description cannot read an argument's value, a condition can)."""
     try:
         get_package_share_directory("robot_state_publisher")
     except PackageNotFoundError:
@@ -41,8 +44,10 @@ def robot_state_publisher(description: str) -> list:
             package="robot_state_publisher",
             executable="robot_state_publisher",
             name="robot_state_publisher",
-            parameters=[{"robot_description": description}],
+            parameters=[{"robot_description": default_urdf(name)}],
+            condition=IfCondition(EqualsSubstitution(task, name)),
         )
+        for name in TASKS
     ]
 
 
@@ -56,7 +61,7 @@ def generate_launch_description():
         DeclareLaunchArgument(
             "task",
             default_value=DEFAULT_TASK,
-            choices=["StochLite-v0", "StochLite-v1"],
+            choices=list(TASKS),
             description="the robot the nodes compute: the run's env_id",
         ),
         DeclareLaunchArgument("port", default_value="/dev/ttyUSB0", description="RS-485 adaptor"),
@@ -86,7 +91,7 @@ def generate_launch_description():
             name="robot_description_node",
             parameters=[task],
         ),
-        *robot_state_publisher(default_urdf(DEFAULT_TASK)),
+        *robot_state_publisher(arg("task")),
         Node(
             package="stochlite_driver",
             executable="stochlite_sim_node",
