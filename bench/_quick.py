@@ -22,6 +22,7 @@ QUICK_SCRIPTS: dict[str, str] = {
     "sac_updates": "sac_updates.py",
     "policy_latency": "policy_latency.py",
     "planner_latency": "planner_latency.py",
+    "planner_round_trip": "planner_round_trip.py",
     "inner_loop": "inner_loop.py",
     "control_loop": "control_loop_loaded.py",
     "sample_efficiency": "sample_efficiency.py",

@@ -273,6 +273,33 @@ def render_planner_latency(document: Document) -> str:
     return _latency(document, 10.0, document.get("what", "One-state DMD-MPC plan, M=100, H=10."))
 
 
+def render_planner_round_trip(document: Document) -> str:
+    rows = []
+    for label, summary in (
+        ("round trip (client send → response)", document),
+        ("planning in the node (plan_seconds)", document.get("node_plan", {})),
+        ("service/DDS overhead (difference)", document.get("overhead", {})),
+    ):
+        rows.append(
+            [label] + [_fmt(summary.get(key)) for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")]
+        )
+    counts = (
+        f"{_fmt(document.get('answered'))} of {_fmt(document.get('requests'))} requests answered, "
+        f"{_fmt(document.get('late'))} later than {_fmt(document.get('budget_ms'))} ms, "
+        f"{_fmt(document.get('failed'))} failed, {_fmt(document.get('skipped_ticks'))} ticks "
+        "without a request (one was still in flight)."
+    )
+    parts = [
+        document.get("what", "PlanActions round trip to the planner node at 100 Hz."),
+        "",
+        _table(["", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
+        "",
+        counts,
+    ]
+    parts.extend(_target_lines(document))
+    return "\n".join(parts)
+
+
 def render_control_loop(document: Document) -> str:
     rows = []
     for variant in ("idle", "loaded"):
@@ -328,6 +355,10 @@ RENDERERS: dict[str, tuple[str, Callable[[Document], str]]] = {
     "sac_updates": ("SAC gradient updates per second", render_sac_updates),
     "policy_latency": ("Policy inference latency (control path)", render_policy_latency),
     "planner_latency": ("One-state planner latency", render_planner_latency),
+    "planner_round_trip": (
+        "Planner service round trip (mode:=mpc, 100 Hz)",
+        render_planner_round_trip,
+    ),
     "control_loop": ("500 Hz control loop", render_control_loop),
 }
 

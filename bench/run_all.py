@@ -39,6 +39,7 @@ DEFAULT_STEPS = (
     Step("sac_updates", "sac_updates.py", limit_s=900),
     Step("policy_latency", "policy_latency.py", limit_s=600),
     Step("planner_latency", "planner_latency.py", limit_s=600),
+    Step("planner_round_trip", "planner_round_trip.py", limit_s=600),
     Step("inner_loop", "inner_loop.py", limit_s=1200),
     Step(
         "control_loop",

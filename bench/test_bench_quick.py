@@ -138,6 +138,45 @@ def test_latency_schema(quick_runs: QuickRunCache, name: str) -> None:
     assert 0.0 < document["p50_ms"] <= document["p99_ms"] <= document["max_ms"]
 
 
+def test_planner_round_trip_schema(quick_runs: QuickRunCache) -> None:
+    document = successful(quick_runs, "planner_round_trip")
+    check_schema(
+        document,
+        {
+            **LATENCY_SCHEMA,
+            "requests": int,
+            "answered": int,
+            "late": int,
+            "failed": int,
+            "skipped_ticks": int,
+            "budget_ms": Number,
+            "node_plan": dict,
+            "overhead": dict,
+            "node_diagnostics": dict,
+            "setup": dict,
+            "targets": list,
+        },
+        "planner_round_trip",
+    )
+    # The real planner node answered every request with a plan.
+    assert document["failed"] == 0, document["failure_messages"]
+    assert document["answered"] == document["requests"] == document["samples"] > 0
+    assert 0 <= document["late"] <= document["answered"]
+    for part in ("node_plan", "overhead"):
+        check_schema(document[part], LATENCY_SCHEMA, f"planner_round_trip.{part}")
+        assert document[part]["samples"] == document["answered"]
+    # A round trip contains the node's planning of it, so what is left over is positive.
+    assert 0.0 < document["overhead"]["p50_ms"] <= document["p99_ms"]
+    assert document["node_plan"]["max_ms"] <= document["max_ms"]
+    # The node's /diagnostics counted the warm-up plans and the timed ones, nothing failed.
+    setup = document["setup"]
+    assert document["node_diagnostics"]["plans"] == setup["warmup_requests"] + document["answered"]
+    assert document["node_diagnostics"]["failed"] == 0
+    assert (setup["env_id"], setup["M"], setup["H"], setup["rate_hz"]) == ("Leg2R-v0", 100, 10, 100)
+    assert document["budget_ms"] == pytest.approx(1e3 / setup["rate_hz"])
+    assert setup["agent"]["sac_updates"] > 0, "the critic's terminal value must be in the plan"
+
+
 def test_inner_loop_schema(quick_runs: QuickRunCache) -> None:
     document = successful(quick_runs, "inner_loop")
     rows = document["results"]
