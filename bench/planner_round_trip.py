@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) <= 0:
             raise SystemExit(f"--{name} must be > 0, got {getattr(args, name)}")
     configure_torch(args.threads, args.seed)
+    load_at_start = os.getloadavg()[0]  # the machine block's load is taken after the run
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     observations = random_rollout(args.requests + args.warmup, args.seed)["observations"]
     with tempfile.TemporaryDirectory(prefix="mdemorl_round_trip_") as temporary:
@@ -328,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup_requests": args.warmup,
                 "abandon_after_s": PLAN_TIMEOUT,
                 "node_omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                "load_avg_1m_at_start": round(load_at_start, 2),
                 "agent": agent,
             },
             "targets": [
