@@ -131,7 +131,7 @@ CHECKS = (
 def robot_kill(target: str, kills: int, salt: int) -> dict[str, Any]:
     """``kills`` SIGKILLs of ``target`` (sim_robot_node | motor_driver_node) under a running
     torque controller, each followed by a relaunch; one fault record."""
-    from leg2r_driver.torque_controller_node import DEFAULTS
+    from leg2r_driver.torque_controller_parameters import DEFAULTS
     from mdemorl_msgs.msg import Transition
     from mdemorl_ros.ros_common import TRANSITION_QOS, TRANSITION_TOPIC
     from mdemorl_ros.ros_testing import RosHarness

@@ -1,12 +1,13 @@
 """torque_controller_node: the 500 Hz loop between /joint_states and the joint efforts.
 
-The loop runs in its own thread on absolute deadlines (:mod:`loop_timing`). With
+The loop runs in its own thread on absolute deadlines (:mod:`mdemorl_ros.loop_timing`). With
 ``executor_strategy: inline`` (default) that thread also handles the callbacks while it waits for
 the next deadline; with ``thread`` the executor spins in the main thread. Callbacks only store the
-latest joint state, queue policy updates (a loader thread verifies, deserializes and warms them
-up; the loop swaps them in at a policy step) and collect planner replies. All task logic is
-:class:`controller_core.Leg2RControllerCore` (observation, reward and episode boundaries are the
-Gymnasium task's own functions).
+latest joint state, queue policy updates (:mod:`mdemorl_ros.policy_loader`'s thread verifies,
+deserializes and warms them up; the loop swaps them in at a policy step) and collect planner
+replies. All task logic is :class:`controller_core.Leg2RControllerCore` (observation, reward and
+episode boundaries are the Gymnasium task's own functions); the parameters are in
+:mod:`torque_controller_parameters`.
 
 Real-time set-up (README "Loop threading"): ``realtime_priority`` puts the loop thread under
 SCHED_FIFO and ``middleware_priority`` (default one below) the process's Fast DDS threads, whose
@@ -35,16 +36,15 @@ and at the diagnostics rate. While it holds and no fresh joint state arrives (th
 its physics during a hold) the loop idles in ``idle_period`` steps instead of ticking at 500 Hz.
 
 ``mode: mpc`` asks ``planner_service`` (``mdemorl_msgs/srv/PlanActions``) asynchronously at each
-policy step when no request is in flight (one unanswered for ``PLAN_TIMEOUT`` is abandoned and
-counted as failed: a killed planner), and uses the plan's rows for the following steps; with no
-usable plan it falls back to the actor, then to the safe default.
+policy step when no request is in flight (:mod:`plan_client`: one unanswered for
+``PLAN_TIMEOUT`` is abandoned and counted as failed: a killed planner), and uses the plan's rows
+for the following steps; with no usable plan it falls back to the actor, then to the safe
+default.
 """
 
 from __future__ import annotations
 
-import gc
 import json
-import queue
 import threading
 import time
 from pathlib import Path
@@ -52,16 +52,12 @@ from pathlib import Path
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.client import Client
 from rclpy.node import Node
-from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from leg2r_driver.controller_core import (
-    HOLD_MODES,
     STATE_REJECTIONS,
-    ControllerConfig,
     Leg2RControllerCore,
     StateRejected,
     TickOutput,
@@ -69,9 +65,13 @@ from leg2r_driver.controller_core import (
     check_policy_dims,
     select_joint_state,
 )
-from mdemorl_core.envs.leg2r_task import Leg2RParams
+from leg2r_driver.plan_client import PlanClient
+from leg2r_driver.torque_controller_parameters import (
+    DEFAULTS,
+    PARAMETER_RULES,
+    controller_setup,
+)
 from mdemorl_core.envs.task_hash import leg2r_task_hash
-from mdemorl_core.limits import Limits
 from mdemorl_msgs.msg import (
     ControllerPhase,
     EffortCommand,
@@ -82,21 +82,14 @@ from mdemorl_msgs.msg import (
 )
 from mdemorl_msgs.srv import PlanActions
 from mdemorl_ros.loop_timing import MeasurementWindow
-from mdemorl_ros.node_parameters import (
-    MIDDLEWARE_PRIORITY,
-    PRIORITY,
-    RATE_HZ,
-    REQUIRED,
-    Rule,
-)
-from mdemorl_ros.protocol import DEFAULT_ACTIONS, PROTOCOLS, ActingRequest
+from mdemorl_ros.policy_loader import PolicyLoader
+from mdemorl_ros.protocol import ActingRequest
 from mdemorl_ros.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
 from mdemorl_ros.ros_common import (
     CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
-    EXECUTOR_STRATEGIES,
     JOINT_STATES_TOPIC,
     LOOP_HEALTH_TOPIC,
     MONITOR_QOS,
@@ -113,70 +106,12 @@ from mdemorl_ros.ros_common import (
     run_node,
     stamp_to_seconds,
     stop_own_executor,
+    transition_message,
 )
 
-MODES = ("policy", "mpc")
-PLAN_TIMEOUT = 0.5  # s; a plan request unanswered this long is abandoned (a plan is stale by then)
-OUTPUTS = ("effort_command", "ros2_control")
 # s without a fresh joint state before /diagnostics says ERROR: longer than the gap between the
 # states a paused sim robot still publishes (paused_state_rate 2 Hz), so a pause is no error.
 STATE_LOST_AFTER = 1.0
-
-DEFAULTS: dict[str, object] = {
-    "mode": "policy",
-    "protocol": "async",  # async: act continuously | episodic: act one request's steps, hold
-    "hold_mode": "pd",  # the safe hold: pd (to hold_pose) | zero (zero torque)
-    "idle_period": 0.02,  # s; loop step while holding without fresh joint states
-    "output": "effort_command",
-    "ros2_control_controller": "effort_controller",
-    "joint_names": ["hip", "knee"],
-    "control_rate": 500.0,
-    "policy_decimation": 5,
-    "episode_steps": 1000,
-    "default_action": "zero",
-    "hold_pose": [0.0],  # rad [2]; a single entry means "IK of the reference start point"
-    "hold_kp": [8.0, 6.0],
-    "hold_kd": [0.3, 0.2],
-    "seed": 0,
-    "deterministic": True,
-    "max_state_age": 0.02,  # s; older joint states stop the output (the driver's watchdog acts)
-    "tracking_every": 5,
-    "planner_service": "/planner_node/plan",
-    "diagnostics_rate": 1.0,
-    "realtime_priority": 0,  # SCHED_FIFO priority of the loop thread (1..99), 0 = normal
-    "middleware_priority": -1,  # SCHED_FIFO of the dds.* threads; -1: realtime_priority - 1
-    "executor_strategy": "inline",  # inline: the loop thread spins | thread: main thread spins
-    "statistics_warmup": 0.0,  # s; loop statistics restart after this (benchmarks skip start-up)
-    "statistics_duration": 0.0,  # s; >0: the statistics window closes this long after opening
-    "statistics_file": "",  # write the loop statistics as JSON here at shutdown (benchmarks)
-}
-PARAMETER_RULES: dict[str, Rule] = {
-    "mode": MODES,
-    "protocol": PROTOCOLS,
-    "hold_mode": HOLD_MODES,
-    "idle_period": Limits(0.0, 1.0, low_open=True),
-    "output": OUTPUTS,
-    "ros2_control_controller": REQUIRED,
-    "joint_names": REQUIRED,
-    "control_rate": RATE_HZ,
-    "policy_decimation": Limits(1, 1000),
-    "episode_steps": Limits(1, 10_000_000),
-    "default_action": DEFAULT_ACTIONS,
-    "hold_pose": Limits(-10.0, 10.0),
-    "hold_kp": Limits(0.0, 1000.0),
-    "hold_kd": Limits(0.0, 100.0),
-    "seed": Limits(0, 2**31 - 1),
-    "max_state_age": Limits(0.0, 1.0, low_open=True),
-    "tracking_every": Limits(1, 1_000_000),
-    "planner_service": REQUIRED,
-    "diagnostics_rate": RATE_HZ,
-    "realtime_priority": PRIORITY,
-    "middleware_priority": MIDDLEWARE_PRIORITY,
-    "executor_strategy": EXECUTOR_STRATEGIES,
-    "statistics_warmup": Limits(0.0, 3600.0),
-    "statistics_duration": Limits(0.0, 86_400.0),
-}
-"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
 
 
 class TorqueControllerNode(Node):
@@ -184,33 +119,13 @@ class TorqueControllerNode(Node):
         super().__init__("torque_controller_node")
         s = declare(self, DEFAULTS, PARAMETER_RULES)
         self.settings = s
-        if s["mode"] not in MODES or s["output"] not in OUTPUTS:
-            raise ValueError(f"mode must be in {MODES} and output in {OUTPUTS}")
-        self.params = Leg2RParams(
-            control_hz=s["control_rate"],
-            decimation=s["policy_decimation"],
-            episode_steps=s["episode_steps"],
-        )
-        hold = tuple(s["hold_pose"]) if len(s["hold_pose"]) == 2 else ()
-        self.core = Leg2RControllerCore(
-            self.params,
-            ControllerConfig(
-                default_action=s["default_action"],
-                hold_pose=hold,
-                hold_kp=tuple(s["hold_kp"]),
-                hold_kd=tuple(s["hold_kd"]),
-                seed=s["seed"],
-                protocol=s["protocol"],
-                hold_mode=s["hold_mode"],
-            ),
-        )
+        self.params, config = controller_setup(s)
+        self.core = Leg2RControllerCore(self.params, config)
         self.core.use_planner = s["mode"] == "mpc"
         self.joint_names = list(s["joint_names"])
         self.lock = threading.Lock()
         self.latest_state: tuple[float, np.ndarray, np.ndarray] | None = None
         self.pending_policy: ActingRequest | None = None
-        self.plan_future: Future | None = None
-        self.plan_sent_at = 0.0
         self.counters = {
             "ticks": 0,
             "skipped_no_state": 0,
@@ -222,7 +137,6 @@ class TorqueControllerNode(Node):
             **{f"states_rejected_{reason}": 0 for reason in STATE_REJECTIONS},
         }
         self.last_policy_error = ""
-        self.torch_frozen = False
         self.statistics_snapshot: dict[str, object] | None = None
         self.sequence = 0
         self.loop = make_control_loop(self, 1.0 / s["control_rate"], s["executor_strategy"])
@@ -245,12 +159,11 @@ class TorqueControllerNode(Node):
         self.published_phase = ""
         self.create_subscription(JointState, JOINT_STATES_TOPIC, self.on_joint_state, STATE_QOS)
         self.create_subscription(PolicyUpdate, POLICY_TOPIC, self.on_policy, POLICY_QOS)
-        self.planner: Client = self.create_client(PlanActions, s["planner_service"])
+        self.planner = PlanClient(self.create_client(PlanActions, s["planner_service"]))
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_phase)
-        self.policy_queue: queue.Queue[PolicyUpdate | None] = queue.Queue()
-        self.policy_loader = threading.Thread(
-            target=self.load_policies, name="policy-loader", daemon=True
+        self.policy_loader = PolicyLoader(
+            check_policy_dims, bool(s["deterministic"]), self.accept_policy, self.reject_policy
         )
         self.policy_loader.start()
         self.running = True
@@ -281,58 +194,19 @@ class TorqueControllerNode(Node):
 
     def on_policy(self, msg: PolicyUpdate) -> None:
         """Hand the update to the loader thread: loading takes far longer than a period."""
-        self.policy_queue.put(msg)
+        self.policy_loader.put(msg)
 
-    def load_policies(self) -> None:
-        last: tuple[int, int, int] | None = None
-        while (msg := self.policy_queue.get()) is not None:
-            # A latched update delivered again (rediscovery) must not start a second phase.
-            key = (int(msg.version), int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
-            if key != last:
-                self.load_policy(msg)
-                last = key
-
-    def load_policy(self, msg: PolicyUpdate) -> None:
-        """Verify, load and warm up the actor (loader thread); the loop swaps it in at the next
-        policy step.
-
-        torch is imported on the first policy only, and limited to one thread: the actor is a
-        small MLP evaluated on one observation, where a thread pool adds only jitter.
-        """
-        import torch
-
-        from mdemorl_core.policy_io import deserialize_actor
-
-        torch.set_num_threads(1)
-
-        try:
-            check_policy_dims(msg.observation_dim, msg.action_dim)
-            actor = deserialize_actor(bytes(msg.weights), expected_sha256=msg.checksum)
-            check_policy_dims(actor.obs_dim, actor.act_dim)
-        except ValueError as error:
-            self.counters["policies_rejected"] += 1
-            self.last_policy_error = str(error)
-            self.get_logger().error(f"policy version {msg.version} rejected: {error}")
-            return
-        deterministic = bool(self.settings["deterministic"])
-
-        def policy(obs: np.ndarray) -> np.ndarray:
-            return actor.act_numpy(obs, deterministic=deterministic)
-
-        policy(np.zeros(actor.obs_dim, dtype=np.float32))  # first call allocates; not in a tick
-        if not self.torch_frozen:
-            # torch's import left ~10^5 young objects: a full collection traversing them would
-            # hold the GIL for tens of ms. gc.freeze is O(1) (no traversal, unlike gc.collect).
-            gc.freeze()
-            self.torch_frozen = True
-
-        request = ActingRequest(
-            policy, int(msg.version), int(msg.acting_steps), bool(msg.explore_uniform)
-        )
+    def accept_policy(self, request: ActingRequest, msg: PolicyUpdate) -> None:
+        """A loaded actor (loader thread): the loop swaps it in at the next policy step."""
         with self.lock:
             self.pending_policy = request
         self.counters["policies_accepted"] += 1
         self.get_logger().info(f"policy version {msg.version} ({msg.algorithm}) loaded")
+
+    def reject_policy(self, msg: PolicyUpdate, error: ValueError) -> None:
+        self.counters["policies_rejected"] += 1
+        self.last_policy_error = str(error)
+        self.get_logger().error(f"policy version {msg.version} rejected: {error}")
 
     def control_loop(self) -> None:
         s = self.settings
@@ -381,7 +255,8 @@ class TorqueControllerNode(Node):
         self.counters["ticks"] += 1
         self.publish_command(out, now.to_msg())
         if out.transition is not None:
-            self.publish_transition(out, now.to_msg())
+            self.transition_pub.publish(transition_message(out.transition, now.to_msg()))
+            self.counters["transitions"] += 1
         if out.tracking is not None:
             self.publish_tracking(out.tracking, now.to_msg())
         if out.observation is not None and self.core.use_planner and not self.core.explore_uniform:
@@ -399,24 +274,6 @@ class TorqueControllerNode(Node):
         self.sequence += 1
         self.effort_pub.publish(msg)
 
-    def publish_transition(self, out: TickOutput, stamp: Time) -> None:
-        record = out.transition
-        assert record is not None
-        msg = Transition(
-            episode=record.episode,
-            step=record.step,
-            policy_version=record.policy_version,
-            observation=record.observation.tolist(),
-            action=record.action.tolist(),
-            next_observation=record.next_observation.tolist(),
-            reward=float(record.reward),
-            terminated=record.terminated,
-            truncated=record.truncated,
-        )
-        msg.header.stamp = stamp
-        self.transition_pub.publish(msg)
-        self.counters["transitions"] += 1
-
     def publish_tracking(self, t: TrackingRecord, stamp: Time) -> None:
         msg = TrackingState(
             desired_position=t.desired_position.tolist(),
@@ -430,41 +287,16 @@ class TorqueControllerNode(Node):
         self.tracking_pub.publish(msg)
 
     def request_plan(self, observation: np.ndarray) -> None:
-        if self.plan_future is not None:
-            if time.monotonic() - self.plan_sent_at < PLAN_TIMEOUT:
-                return
-            # The planner died (or stalls) with this request in flight: its answer would never
-            # come, and waiting for it would keep a relaunched planner unused forever.
-            self.planner.remove_pending_request(self.plan_future)
-            self.plan_future = None
-            self.counters["plans_failed"] += 1
-        if not self.planner.service_is_ready():
-            return
-        request = PlanActions.Request(observation=observation.tolist())
-        self.plan_request_at = (self.core.episode, self.core.step)
-        self.plan_sent_at = time.monotonic()
-        self.plan_future = self.planner.call_async(request)
+        outcome = self.planner.request(observation, self.core.episode, self.core.step)
+        if outcome is not None:
+            self.counters[outcome] += 1
 
     def collect_plan(self) -> None:
-        future = self.plan_future
-        if future is None or not future.done():
-            return
-        self.plan_future = None
-        response = future.result()
-        if response is None or not response.success:
-            self.counters["plans_failed"] += 1
-            return
-        try:
-            actions = np.asarray(response.actions, dtype=np.float64).reshape(
-                response.horizon, response.action_dim
-            )
-            episode, step = self.plan_request_at
-            self.core.plans.store(actions, episode, step)
-        except ValueError as error:
-            self.counters["plans_failed"] += 1
+        outcome, error = self.planner.collect(self.core.plans)
+        if outcome is not None:
+            self.counters[outcome] += 1
+        if error:
             self.get_logger().warning(f"unusable plan: {error}")
-            return
-        self.counters["plans_used"] += 1
 
     def publish_phase(self) -> None:
         """ControllerPhase now (loop thread on a change, timer otherwise); accumulates the time
@@ -542,8 +374,7 @@ class TorqueControllerNode(Node):
     def stop(self) -> None:
         self.running = False
         self.thread.join(timeout=1.0)
-        self.policy_queue.put(None)
-        self.policy_loader.join(timeout=5.0)
+        self.policy_loader.stop()
         stop_own_executor(self)
         record = self.statistics_snapshot or self.statistics_record(window_closed=False)
         self.get_logger().info(

@@ -33,8 +33,10 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
+from mdemorl_msgs.msg import Transition
 from mdemorl_ros.loop_timing import DeadlineLoop
 from mdemorl_ros.node_parameters import Rule, check_parameters, wrong_type
+from mdemorl_ros.protocol import TransitionRecord
 
 STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -71,6 +73,23 @@ CONTROL_SWITCH_INTERVAL = 0.0002  # s, GIL switch interval for the nodes with a 
 
 def stamp_to_seconds(stamp: Time) -> float:
     return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+
+
+def transition_message(record: TransitionRecord, stamp: Time) -> Transition:
+    """The ``/mdemorl/transition`` message of one policy step."""
+    msg = Transition(
+        episode=record.episode,
+        step=record.step,
+        policy_version=record.policy_version,
+        observation=record.observation.tolist(),
+        action=record.action.tolist(),
+        next_observation=record.next_observation.tolist(),
+        reward=float(record.reward),
+        terminated=record.terminated,
+        truncated=record.truncated,
+    )
+    msg.header.stamp = stamp
+    return msg
 
 
 def diagnostic_status(

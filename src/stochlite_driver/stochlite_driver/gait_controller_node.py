@@ -72,6 +72,7 @@ from mdemorl_ros.ros_common import (
     make_control_loop,
     stamp_to_seconds,
     stop_own_executor,
+    transition_message,
 )
 from stochlite_driver.gait_core import (
     GaitConfig,
@@ -85,7 +86,6 @@ from stochlite_driver.ros_io import (
     joint_arrays,
     roll_pitch,
     trajectory_message,
-    transition_message,
 )
 
 OUTPUTS = ("trajectory", "ros2_control")

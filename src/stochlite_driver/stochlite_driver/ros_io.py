@@ -22,8 +22,6 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from mdemorl_msgs.msg import Transition
-from mdemorl_ros.protocol import TransitionRecord
 from mdemorl_ros.ros_common import stamp_to_seconds
 from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.robot import roll_pitch as quaternion_roll_pitch
@@ -84,20 +82,3 @@ def joint_arrays(msg: JointState, names: Sequence[str] = JOINT_NAMES) -> tuple[n
 def roll_pitch(q: Quaternion) -> tuple[float, float]:
     """Roll and pitch (rad) of an orientation message."""
     return quaternion_roll_pitch(q.x, q.y, q.z, q.w)
-
-
-def transition_message(record: TransitionRecord, stamp: Time) -> Transition:
-    """The ``/mdemorl/transition`` message of one policy step."""
-    msg = Transition(
-        episode=record.episode,
-        step=record.step,
-        policy_version=record.policy_version,
-        observation=record.observation.tolist(),
-        action=record.action.tolist(),
-        next_observation=record.next_observation.tolist(),
-        reward=float(record.reward),
-        terminated=record.terminated,
-        truncated=record.truncated,
-    )
-    msg.header.stamp = stamp
-    return msg
