@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mdemorl_core.agent import Agent
 from mdemorl_core.config import build_train_config
 from mdemorl_core.policy_io import deserialize_actor
 from mdemorl_core.training.online import OnlineTrainer
@@ -99,3 +100,41 @@ def test_resumed_trainer_continues_like_an_uninterrupted_one(tmp_path: Path) -> 
     assert _without_wall_time(read_progress(tmp_path / "killed" / "progress.csv")) == (
         _without_wall_time(read_progress(tmp_path / "straight" / "progress.csv"))
     )
+
+
+def test_interleaved_trainer_learns_as_transitions_arrive_like_the_offline_loop(
+    tmp_path: Path,
+) -> None:
+    """With update_mode interleaved, add() runs the agent's due work at once: the same agent as
+    observe + after_env_step on the same transitions (what `mdemorl train` does), bit for bit."""
+    torch.set_num_threads(1)
+    interleaved = {
+        **TINY,
+        "agent": {
+            **TINY["agent"],
+            "update_mode": "interleaved",
+            "train_every": 5,
+            "model_train_every": 50,
+        },
+    }
+    config = build_train_config(interleaved)
+    trainer = OnlineTrainer(config, tmp_path / "run", obs_dim=3, act_dim=1)
+    assert trainer.interleaved
+    _feed_epoch(trainer, 0)
+    assert trainer.agent.sac_updates == 0.2 * 5 * (STEPS // 5 - 6)  # from 32 rows (batch) on
+    assert trainer.agent.refits == 2  # at 50 and 100 steps
+    updates_before = trainer.agent.sac_updates
+    row = trainer.run_epoch()  # logs and checkpoints; no further learning
+    assert trainer.agent.sac_updates == updates_before and row["env_steps"] == STEPS
+
+    offline = Agent(3, 1, config.agent, torch.device("cpu"), config.seed)
+    rng = np.random.default_rng(0)
+    for _ in range(STEPS):
+        obs = rng.uniform(-1, 1, 3).astype(np.float32)
+        act = rng.uniform(-1, 1, 1).astype(np.float32)
+        offline.observe(obs, act, float(-np.sum(obs**2)), 0.9 * obs + 0.1 * act[0], False)
+        offline.after_env_step()
+    for mine, theirs in zip(
+        trainer.agent.actor.parameters(), offline.actor.parameters(), strict=True
+    ):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)

@@ -15,7 +15,13 @@ Protocols (``protocol``):
   of the latest published version count toward an epoch (older ones, e.g. the rest of a phase a
   killed trainer asked for, are stored and reported as stale). No request follows the last epoch.
 - ``async``: the controller acts continuously with the latest policy; an epoch is due whenever
-  ``steps_per_epoch`` new transitions arrived, whatever version produced them.
+  ``steps_per_epoch`` new transitions arrived, whatever version produced them. With the agent's
+  ``update_mode: epoch`` the update runs then; with ``update_mode: interleaved`` (the schedule
+  of ``mdemorl train``'s interleaved runs) the training thread takes the transitions in arrival
+  order and runs the agent's due work after each (``OnlineTrainer.add``), publishing the actor
+  every ``policy_push_every`` SAC steps (version = SAC steps // policy_push_every) and at every
+  epoch's end; the epoch itself only logs and checkpoints. ``episodic`` needs ``epoch`` (the
+  robot holds while the trainer updates).
 
 ``/mdemorl/training_status`` adds the protocol's accounting to the epoch's numbers: transitions
 received, the epoch's stale transitions and their largest staleness (versions behind), the peak
@@ -28,12 +34,13 @@ Parameters (see stochlite_bringup/config/trainer_leg2r.yaml):
   (string[]: "key=value" as mdemorl train --set), resume (false), record_bag (true), protocol
   ("episodic" | "async"), niceness (0: raise the nice value by this much at start-up, before
   the training thread and torch's worker threads start, so they inherit it), diagnostics_rate
-  (1.0 Hz), and the config keys env_id, algo, epochs, steps_per_epoch, seed, device,
+  (1.0 Hz), policy_push_every (250 SAC steps, interleaved async only), and the config keys env_id, algo, epochs, steps_per_epoch, seed, device,
   torch_threads, which override the config file only when given (unset: "" or -1).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -53,15 +60,13 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
 from mdemorl_core.envs.task_hash import task_hash_of
 from mdemorl_core.envs_util import make_env, space_dims
-from mdemorl_core.limits import Limits
 from mdemorl_core.policy_io import sha256_hex
 from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.online import OnlineTrainer
 from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, TrainingStatus, Transition
 from mdemorl_planner_node.bag_recorder import BagRecorder
+from mdemorl_planner_node.trainer_parameters import DEFAULTS, PARAMETER_RULES, resolve_node_config
 from mdemorl_planner_node.trainer_reports import diagnostic_level, training_status
-from mdemorl_ros.node_parameters import RATE_HZ, REQUIRED, Rule
-from mdemorl_ros.protocol import PROTOCOLS
 from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -83,51 +88,6 @@ STATUS_TOPIC = "/mdemorl/training_status"
 RECORD_STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT
 )
-# Config keys a node parameter may override, with the "not given" value of each.
-CONFIG_PARAMETERS: dict[str, Any] = {
-    "env_id": "",
-    "algo": "",
-    "epochs": -1,
-    "steps_per_epoch": -1,
-    "seed": -1,
-    "device": "",
-    "torch_threads": -1,
-}
-
-
-DEFAULTS: dict[str, Any] = {
-    "run_dir": "",
-    "config_file": "",
-    "overrides": [""],
-    "resume": False,
-    "record_bag": True,
-    "protocol": "episodic",
-    "niceness": 0,
-    "diagnostics_rate": 1.0,
-    **CONFIG_PARAMETERS,
-}
-PARAMETER_RULES: dict[str, Rule] = {
-    "run_dir": REQUIRED,
-    "protocol": PROTOCOLS,
-    "niceness": Limits(0, 19),
-    "diagnostics_rate": RATE_HZ,
-    # -1: not given (the config file's value); the config's own limits check the rest
-    "epochs": Limits(-1, 10_000_000),
-    "steps_per_epoch": Limits(-1, 100_000_000),
-    "seed": Limits(-1, 2**31 - 1),
-    "torch_threads": Limits(-1, 1024),
-}
-"""The value rules of DEFAULTS (node_parameters); ros_common.declare enforces them."""
-
-
-def resolve_node_config(document: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """The config document with the node parameters that were given (not their unset value)."""
-    merged = dict(document)
-    for key, unset in CONFIG_PARAMETERS.items():
-        if parameters[key] != unset:
-            merged[key] = parameters[key]
-    merged.setdefault("env_id", "Leg2R-v0")
-    return merged
 
 
 class TrainerNode(Node):
@@ -160,13 +120,23 @@ class TrainerNode(Node):
         self.trainer = OnlineTrainer(config, run_dir, obs_dim, act_dim, resume=bool(p["resume"]))
         self.episodic = p["protocol"] == "episodic"
         self.protocol = str(p["protocol"])
+        if self.episodic and self.trainer.interleaved:
+            raise ConfigError(
+                "agent.update_mode",
+                "'interleaved' learns while the robot acts: it needs protocol 'async' "
+                "(protocol 'episodic' holds the robot while an epoch's update runs)",
+            )
+        self.push_every = int(p["policy_push_every"])
         self.lock = threading.Lock()
         self.updating = False
-        self.waiting: list[Transition] = []  # received during an update; stored right after it
+        # Epoch mode: received during an update, stored right after it. Interleaved: every
+        # transition, in arrival order, until the training thread learns from it.
+        self.waiting: collections.deque[Transition] = collections.deque()
+        self.work_due = threading.Event()
         self.epoch_due = threading.Event()
         self.finished = threading.Event()
         self.stopping = threading.Event()
-        self.published_version = self.trainer.epoch
+        self.published_version = self.current_version()
         self.received = 0
         self.epoch_stats = {"transitions": 0, "stale": 0, "staleness_max": 0, "queue_peak": 0}
         self.last_update_at: float | None = None
@@ -219,15 +189,17 @@ class TrainerNode(Node):
             if self.foreign_task:
                 self.refused += 1
                 return
-            if self.updating:
+            if self.updating or self.trainer.interleaved:
                 self.waiting.append(msg)
+                self.work_due.set()
                 peak = max(self.epoch_stats["queue_peak"], len(self.waiting))
                 self.epoch_stats["queue_peak"] = peak
                 return
             self.store(msg)
 
     def store(self, msg: Transition) -> None:
-        """Store one transition (caller holds ``lock``); flags the epoch as due when it is."""
+        """Store one transition (caller holds ``lock``; with the interleaved schedule the
+        training thread calls it, and it learns too); flags an epoch-mode epoch as due."""
         staleness = max(0, self.published_version - int(msg.policy_version))
         fresh = staleness == 0 or not self.episodic
         try:
@@ -248,11 +220,63 @@ class TrainerNode(Node):
         if staleness:
             stats["stale"] += 1
             stats["staleness_max"] = max(stats["staleness_max"], staleness)
-        if self.trainer.epoch_ready() and not self.trainer.done:
+        if self.trainer.epoch_ready() and not self.trainer.done and not self.trainer.interleaved:
             self.updating = True
             self.epoch_due.set()
 
+    def current_version(self) -> int:
+        """The version of the actor the trainer holds now: its epoch, or with the interleaved
+        schedule its SAC steps // policy_push_every (monotonic across a resume too)."""
+        if self.trainer.interleaved:
+            return self.trainer.agent.sac_updates // self.push_every
+        return self.trainer.epoch
+
     def train_forever(self) -> None:
+        if self.trainer.interleaved:
+            self.learn_as_transitions_arrive()
+        else:
+            self.train_epochs()
+        if self.trainer.done:
+            self.finished.set()
+
+    def learn_as_transitions_arrive(self) -> None:
+        """Interleaved schedule: store each transition and run the agent's due work, push the
+        actor when a new version is due, close the epoch when it is complete."""
+        while not self.stopping.is_set() and not self.trainer.done:
+            with self.lock:
+                msg = self.waiting.popleft() if self.waiting else None
+                if msg is None:
+                    self.work_due.clear()
+            if msg is None:
+                self.work_due.wait(timeout=0.1)
+                continue
+            self.store(msg)
+            warmed_up = (
+                self.trainer.agent.env_steps >= self.trainer.config.agent.initial_random_steps
+            )
+            if warmed_up and self.current_version() > self.published_version:
+                self.publish_policy()
+            if self.trainer.epoch_ready():
+                self.close_epoch(self.trainer.run_epoch())
+                self.publish_policy()
+
+    def close_epoch(self, row: dict[str, float]) -> None:
+        """After an epoch's update: reset its accounting, publish its status, log it."""
+        self.last_update_at = time.monotonic()
+        with self.lock:
+            stats, self.epoch_stats = self.epoch_stats, dict.fromkeys(self.epoch_stats, 0)
+        self.publish_status(row, stats)
+        self.get_logger().info(
+            f"epoch {int(row['epoch'])}/{self.trainer.config.epochs}: train return "
+            f"{row['train_return']:.2f}, model loss {row['model_loss']:.3f}, update "
+            f"{self.trainer.last_update_seconds:.1f} s (CPU "
+            f"{self.trainer.last_update_cpu_seconds:.1f} s) of {row['epoch_seconds']:.1f} s; "
+            f"{stats['transitions']} transitions stored ({stats['stale']} stale), "
+            f"queue peak {stats['queue_peak']}; robot time so far {self.robot_time()}"
+        )
+
+    def train_epochs(self) -> None:
+        """Epoch mode: run each epoch's update in this thread when its data is complete."""
         while not self.stopping.is_set() and not self.trainer.done:
             if not self.epoch_due.wait(timeout=0.1):
                 continue
@@ -261,27 +285,14 @@ class TrainerNode(Node):
                 row = self.trainer.run_epoch(self.abandon_if_stopping)
             except EpochAbandoned:
                 return
-            self.last_update_at = time.monotonic()
-            with self.lock:
-                stats, self.epoch_stats = self.epoch_stats, dict.fromkeys(self.epoch_stats, 0)
             if not self.trainer.done or not self.episodic:
                 self.publish_policy()
-            self.publish_status(row, stats)
-            self.get_logger().info(
-                f"epoch {int(row['epoch'])}/{self.trainer.config.epochs}: train return "
-                f"{row['train_return']:.2f}, model loss {row['model_loss']:.3f}, update "
-                f"{self.trainer.last_update_seconds:.1f} s (CPU "
-                f"{self.trainer.last_update_cpu_seconds:.1f} s) of {row['epoch_seconds']:.1f} s; "
-                f"{stats['transitions']} transitions stored ({stats['stale']} stale), "
-                f"queue peak {stats['queue_peak']}; robot time so far {self.robot_time()}"
-            )
+            self.close_epoch(row)
             with self.lock:
                 self.updating = False
-                waiting, self.waiting = self.waiting, []
+                waiting, self.waiting = self.waiting, collections.deque()
                 for msg in waiting:
                     self.store(msg)
-        if self.trainer.done:
-            self.finished.set()
 
     def abandon_if_stopping(self, done: int, total: int) -> None:
         if self.stopping.is_set():
@@ -298,7 +309,7 @@ class TrainerNode(Node):
         blob = trainer.policy_blob()
         msg = PolicyUpdate()
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.version = trainer.epoch
+        msg.version = self.current_version()
         msg.algorithm = trainer.config.algo
         msg.observation_dim = trainer.obs_dim
         msg.action_dim = trainer.act_dim
@@ -310,7 +321,7 @@ class TrainerNode(Node):
                 trainer.agent.env_steps < trainer.config.agent.initial_random_steps
             )
         with self.lock:
-            self.published_version = trainer.epoch
+            self.published_version = msg.version
         self.policy_pub.publish(msg)
 
     def publish_status(self, row: dict[str, float], stats: dict[str, int]) -> None:
@@ -318,7 +329,7 @@ class TrainerNode(Node):
             row,
             stats,
             protocol=self.protocol,
-            policy_version=self.trainer.epoch,
+            policy_version=self.published_version,
             received=self.received,
             update_seconds=self.trainer.last_update_seconds,
             controller=self.controller,

@@ -151,7 +151,7 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
 
 
 def test_node_parameters_override_the_config_file_only_when_given() -> None:
-    from mdemorl_planner_node.trainer_node import CONFIG_PARAMETERS, resolve_node_config
+    from mdemorl_planner_node.trainer_parameters import CONFIG_PARAMETERS, resolve_node_config
 
     document = {"env_id": "Pendulum-v1", "epochs": 7, "torch_threads": 2, "agent": {"utd_ratio": 3}}
     unset = dict(CONFIG_PARAMETERS)
@@ -189,3 +189,112 @@ def test_diagnostic_levels_most_severe_condition_wins() -> None:
     )
     level, message = diagnostic_level(**{**base, "foreign_task": "xyz", "stale": 4})
     assert level == DiagnosticStatus.ERROR and "xyz" in message
+
+
+def _trainer_command(run_dir: Path, overrides: list[str], *params: str) -> list[str]:
+    listed = "[" + ",".join(f'"{o}"' for o in overrides) + "]"
+    command = ["python", "-m", "mdemorl_planner_node.trainer_node", "--ros-args"]
+    for param in (
+        f"run_dir:={run_dir}",
+        "env_id:=Pendulum-v1",
+        f"steps_per_epoch:={STEPS}",
+        f"epochs:={EPOCHS}",
+        f"overrides:={listed}",
+        "record_bag:=false",
+        *params,
+    ):
+        command += ["-p", param]
+    return command
+
+
+INTERLEAVED = [
+    *OVERRIDES,
+    "agent.update_mode=interleaved",
+    "agent.train_every=1",
+    "agent.utd_ratio=1.0",
+    "agent.model_train_every=40",
+    "agent.initial_random_steps=30",
+]
+
+
+def test_interleaved_async_trainer_learns_as_transitions_arrive(tmp_path: Path) -> None:
+    """protocol async + update_mode interleaved: SAC steps follow each transition, the actor is
+    pushed every policy_push_every steps (versions rising within an epoch), every transition is
+    stored; episodic + interleaved is refused at start-up naming the key."""
+    env = isolated_ros_env(tmp_path / "ros_log", salt=12)
+    refused = subprocess.run(
+        _trainer_command(tmp_path / "refused", INTERLEAVED, "protocol:=episodic"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "agent.update_mode" in refused.stderr, refused.stderr
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from mdemorl_msgs.msg import PolicyUpdate, TrainingStatus, Transition
+
+    run_dir = tmp_path / "run"
+    trainer = subprocess.Popen(
+        _trainer_command(run_dir, INTERLEAVED, "protocol:=async", "policy_push_every:=20"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    rclpy.init()
+    node = rclpy.create_node("fake_controller")
+    reliable = QoSProfile(depth=10_000, reliability=ReliabilityPolicy.RELIABLE)
+    statuses: list[TrainingStatus] = []
+    policies: list[PolicyUpdate] = []
+    node.create_subscription(TrainingStatus, "/mdemorl/training_status", statuses.append, 10)
+    node.create_subscription(PolicyUpdate, "/mdemorl/policy", policies.append, reliable)
+    pub = node.create_publisher(Transition, "/mdemorl/transition", reliable)
+    try:
+        deadline = time.monotonic() + 60.0
+        while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
+            assert trainer.poll() is None, trainer.communicate()[0]
+            rclpy.spin_once(node, timeout_sec=0.1)
+        rng = np.random.default_rng(0)
+        for i in range(STEPS * EPOCHS):
+            obs = rng.uniform(-1, 1, 3).astype(np.float32)
+            act = rng.uniform(-1, 1, 1).astype(np.float32)
+            msg = Transition(episode=i // 30, step=i % 30, reward=float(-obs @ obs))
+            msg.observation, msg.action = obs.tolist(), act.tolist()
+            msg.next_observation = (0.9 * obs).tolist()
+            msg.truncated = i % 30 == 29
+            pub.publish(msg)
+            time.sleep(0.002)
+            rclpy.spin_once(node, timeout_sec=0.0)
+        deadline = time.monotonic() + 120.0
+        while trainer.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        for _ in range(20):
+            rclpy.spin_once(node, timeout_sec=0.05)
+        output = trainer.communicate(timeout=30)[0]
+        assert trainer.returncode == 0, output
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    assert [s.epoch for s in statuses] == [1, 2]
+    assert statuses[-1].d_env == STEPS * EPOCHS and statuses[-1].transitions_received == STEPS * 2
+    rows = read_progress(run_dir / "progress.csv")
+    # UTD 1 from the first full minibatch (16 rows) on: one SAC step per transition after it.
+    assert int(float(rows[-1]["env_steps"])) == STEPS * EPOCHS
+    sac_steps = STEPS * EPOCHS - 15
+    versions = [p.version for p in policies]
+    assert versions == sorted(versions) and versions[-1] == sac_steps // 20
+    # Pushed within the epochs (not only at their ends), and none before the random warm-up.
+    assert len(set(versions)) >= 4 and all(p.acting_steps == 0 for p in policies)

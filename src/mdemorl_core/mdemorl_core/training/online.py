@@ -110,7 +110,10 @@ class OnlineTrainer:
         counts_for_epoch: bool = True,
     ) -> None:
         """Append one transition to D_ENV. Raises ValueError (and counts it in ``rejected``) for
-        wrong dimensions, NaN/Inf, or actions outside [-1, 1]; nothing is stored then.
+        wrong dimensions, NaN/Inf, or actions outside [-1, 1]; nothing is stored then. With the
+        agent's ``update_mode: interleaved`` the work due after this step (model refit, SAC
+        steps: :meth:`Agent.after_env_step`) runs before it returns, exactly as in the offline
+        loop, and :meth:`run_epoch` only logs and checkpoints.
 
         ``counts_for_epoch=False`` stores it without advancing :meth:`epoch_ready` (the episodic
         protocol's stale transitions: produced by an older policy than the one now acting)."""
@@ -133,12 +136,18 @@ class OnlineTrainer:
             self.rejected += 1
             raise ValueError(f"transition rejected: {problem}")
         self.agent.observe(obs_a, act_a, float(rew), next_a, bool(terminated))
+        self.agent.after_env_step()
         self.new_steps += int(counts_for_epoch)
         self.stored += 1
         self.episode_return += float(rew)
         if terminated or truncated:
             self.finished_returns.append(self.episode_return)
             self.episode_return = 0.0
+
+    @property
+    def interleaved(self) -> bool:
+        """Whether learning runs as transitions arrive (``agent.update_mode: interleaved``)."""
+        return self.config.agent.update_mode == "interleaved"
 
     def epoch_ready(self) -> bool:
         return self.new_steps >= self.config.steps_per_epoch
