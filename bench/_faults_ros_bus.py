@@ -29,6 +29,7 @@ from _faults_ros_common import diagnostic_level, diagnostic_values, fault_record
 ERROR = 2
 TORQUE = 0.5  # N*m commanded on both joints
 FAULT_SECONDS = 0.3  # how long each fault lasts
+RESUME_TIMEOUT_S = 2.0  # longest wait for the commanded torque after the e-stop release
 
 
 def _capture_diagnostics(node: Any) -> list[Any]:
@@ -200,8 +201,14 @@ def can_faults(salt: int) -> list[dict[str, Any]]:
         reported = diagnostic_level(diagnostics, "safety") == ERROR
         bus_values = diagnostic_values(diagnostics, "can bus") or {}
         release()
-        time.sleep(0.2)
-        resumed = all(abs(t - TORQUE) < 0.02 for t in torques())
+        # Wait for the commanded torque (up to RESUME_TIMEOUT_S: on a loaded machine the feeder's
+        # next command and the loop's tick may take longer than one fixed pause).
+        released_at = time.monotonic()
+        resumed = False
+        while not resumed and time.monotonic() - released_at < RESUME_TIMEOUT_S:
+            time.sleep(0.005)
+            resumed = all(abs(t - TORQUE) < 0.02 for t in torques())
+        resumed_after = time.monotonic() - released_at if resumed else None
         outcome = {
             "applying_before": applying_before,
             "fault_reported_error": reported,
@@ -227,6 +234,7 @@ def can_faults(salt: int) -> list[dict[str, Any]]:
                 "fault_to_zero_torque_at_motors": summary([zero_after] if zero_after else []),
                 "fault_to_detected": summary([detected_after] if detected_after else []),
                 "fault_to_latched": summary([latched_after] if latched_after else []),
+                "release_to_resumed": summary([resumed_after] if resumed_after else []),
             },
             bus_counters={k: v for k, v in bus_values.items() if k != "motor_mode"},
             misbehaving=misbehaving,
