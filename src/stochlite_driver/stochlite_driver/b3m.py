@@ -16,7 +16,8 @@ Values are little-endian. Positions are signed 16-bit in 0.01 deg (+-32000), vel
 the run mode (NORMAL 0x00, FREE 0x02 = limp, HOLD 0x03 = hold the current position) ORed with
 the control mode (position control 0x00). :class:`B3MBus` talks to one RS-485 bus through any
 object with pyserial's ``read(n)`` / ``write(data)`` / ``reset_input_buffer()``; errors raise
-:class:`B3MError` subclasses naming the servo and what was wrong.
+:class:`B3MError` subclasses naming the servo and what was wrong (a port that fails, as an unplugged
+adaptor does, included: :class:`B3MPortError`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
+import termios
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,6 +102,15 @@ class B3MChecksumError(B3MError):
 
 class B3MReplyMismatch(B3MError):
     """A well-formed reply to another command or from another servo."""
+
+
+class B3MPortError(B3MError):
+    """The serial port itself failed (adaptor unplugged, device closed): nothing was exchanged."""
+
+
+# What pyserial raises when the device goes away: SerialException (an OSError) from read/write,
+# termios.error from flushing the input buffer of a closed pty or unplugged USB adaptor.
+PORT_ERRORS = (OSError, termios.error)
 
 
 def checksum(data: bytes) -> int:
@@ -238,17 +249,27 @@ class B3MBus:
 
     def send(self, request: bytes) -> None:
         """Write a request that has no reply (multi-write, reset, broadcast)."""
-        self.port.reset_input_buffer()
-        self.port.write(request)
-        if self.echo:
-            self.port.read(len(request))
+        try:
+            self.port.reset_input_buffer()
+            self.port.write(request)
+            if self.echo:
+                self.port.read(len(request))
+        except PORT_ERRORS as error:
+            raise self._port_failed(request, error) from error
+
+    def _port_failed(self, request: bytes, error: BaseException) -> B3MPortError:
+        self.counters["port_errors"] += 1
+        return B3MPortError(f"B3M id {request[3]}: serial port failed: {error}")
 
     def transact(self, request: bytes, reply_data: int) -> Packet:
         """Send ``request`` and read its reply of ``reply_data`` data bytes (verified)."""
         servo_id, command = request[3], request[1]
         self.send(request)
         expected = MIN_PACKET + reply_data
-        reply = self.port.read(expected)
+        try:
+            reply = self.port.read(expected)
+        except PORT_ERRORS as error:
+            raise self._port_failed(request, error) from error
         if len(reply) == 0:
             self.counters["timeouts"] += 1
             raise B3MTimeout(f"B3M id {servo_id}: no reply to command {command:#04x}")

@@ -108,7 +108,13 @@ class ServoDriverCore:
                 self._set_mode(i, output.run_mode, measured)
         if output.targets is not None:
             servo_targets = self.to_servo(output.targets)
-            self.bus.set_desired_positions(list(zip(self.servo_ids, servo_targets, strict=True)))
+            try:
+                self.bus.set_desired_positions(
+                    list(zip(self.servo_ids, servo_targets, strict=True))
+                )
+            except B3MError as error:  # the port failed: the reads below count the misses
+                for i in range(len(self.servo_ids)):
+                    self._failed(i, error)
         self._read_motion()
         self._read_telemetry()
         self.safety.check_servos(self.temperature, self.current)

@@ -14,6 +14,7 @@ from stochlite_driver.b3m import (
     SERVO_MODE,
     B3MBus,
     B3MChecksumError,
+    B3MPortError,
     B3MShortReply,
     B3MTimeout,
     Command,
@@ -141,6 +142,20 @@ def test_faults_are_clear_errors_and_counted(bus: tuple[B3MBus, SimulatedB3MBus]
         host.read_motion(99)  # nobody on the bus answers id 99
     assert host.counters == {"checksum_errors": 1, "short_replies": 1, "timeouts": 2}
     assert host.read_motion(12).status == 0  # the bus recovers on the next transaction
+
+
+def test_a_vanished_port_is_a_b3m_error_not_a_serial_exception() -> None:
+    sim = SimulatedB3MBus([11, 12])
+    port = serial.Serial(sim.port_name, 1_500_000, timeout=TIMEOUT)
+    host = B3MBus(port)
+    assert host.read_motion(11).status == 0
+    sim.close()  # the device side goes away, as an unplugged adaptor does
+    with pytest.raises(B3MPortError, match="id 11: serial port failed"):
+        host.read_motion(11)
+    with pytest.raises(B3MPortError):
+        host.set_desired_positions([(11, 0.0), (12, 0.0)])
+    assert host.counters["port_errors"] == 2
+    port.close()
 
 
 def test_reset_restarts_the_servo_limp(bus: tuple[B3MBus, SimulatedB3MBus]) -> None:

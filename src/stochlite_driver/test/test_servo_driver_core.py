@@ -106,3 +106,19 @@ def test_servos_stay_free_until_every_position_is_known(
     assert all(sim.state(i)[1] == RunMode.FREE for i in SERVO_IDS)
     run(core, 0.2, np.array(OFFSETS))  # read again: enabled
     assert core.last_output.run_mode is RunMode.NORMAL
+
+
+def test_a_vanished_port_latches_the_estop_without_raising(
+    monkeypatch: pytest.MonkeyPatch,  # first: undone after the rig's teardown
+    rig: tuple[ServoDriverCore, SimulatedB3MBus],
+) -> None:
+    core, sim = rig
+    run(core, 0.1, np.array(OFFSETS))
+    assert core.last_output is not None and core.last_output.run_mode is RunMode.NORMAL
+    sim.close()  # the adaptor is unplugged mid-run: every write and read fails
+    monkeypatch.setattr(sim, "close", lambda: None)  # closed already, not again at teardown
+    for _ in range(3):  # max_missed_replies ticks
+        core.safety.submit(JOINT_NAMES, OFFSETS, 0.0)
+        core.tick()
+    assert core.safety.estop_reason.startswith("bus: servo 11")
+    assert all(errors["B3MPortError"] >= 3 for errors in core.errors)
