@@ -128,6 +128,9 @@ class ServoDriverCore:
             self.status[i] = self.bus.set_run_mode(servo_id, mode)
             self.modes[i] = mode
         except B3MError as error:
+            # Only the reply may have been lost: the servo may be in the new mode or the old
+            # one, so the mode is unknown and written again next tick.
+            self.modes[i] = None
             self._failed(i, error)
 
     def _read_motion(self) -> None:

@@ -122,3 +122,17 @@ def test_a_vanished_port_latches_the_estop_without_raising(
         core.tick()
     assert core.safety.estop_reason.startswith("bus: servo 11")
     assert all(errors["B3MPortError"] >= 3 for errors in core.errors)
+
+
+def test_a_lost_mode_write_reply_leaves_the_mode_unknown_and_rewritten(
+    rig: tuple[ServoDriverCore, SimulatedB3MBus],
+) -> None:
+    core, sim = rig
+    run(core, 0.1, np.array(OFFSETS))
+    time.sleep(0.12)  # past command_timeout: the next tick starts with the HOLD writes
+    sim.inject(11, "bad_checksum", count=1)  # servo 11 takes the HOLD write; its reply is bad
+    core.tick()
+    assert core.last_output is not None and core.last_output.phase is ServoPhase.WATCHDOG_HOLD
+    assert sim.state(11)[1] == RunMode.HOLD
+    run(core, 0.1, np.array(OFFSETS))  # targets resume: every servo must track again
+    assert all(sim.state(i)[1] == RunMode.NORMAL for i in SERVO_IDS)
