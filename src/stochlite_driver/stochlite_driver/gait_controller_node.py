@@ -41,6 +41,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from leg2r_driver.controller_core import STATE_REJECTIONS, StateRejected, select_joint_state
 from mdemorl_core.envs.stochlite import ACTION_DIM
 from mdemorl_core.envs.stochlite_gait import TASK_PARAMS, task_hash, task_params
 from mdemorl_core.limits import Limits
@@ -80,10 +81,10 @@ from stochlite_driver.gait_core import (
     GaitTick,
 )
 from stochlite_driver.posture import POSTURE_TOPIC, Posture, parse_script, sit_pose
+from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.ros_io import (
     JOINT_TARGETS_TOPIC,
     POSITION_COMMANDS_TOPIC,
-    joint_arrays,
     roll_pitch,
     trajectory_message,
 )
@@ -164,7 +165,8 @@ class GaitControllerNode(Node):
         self.pending: ActingRequest | None = None
         self.counters = dict.fromkeys(
             ("ticks", "skipped_no_state", "transitions", "policies_accepted",
-             "policies_rejected", "resets"), 0,
+             "policies_rejected", "resets", "imu_rejected_non_finite",
+             *(f"states_rejected_{reason}" for reason in STATE_REJECTIONS)), 0,
         )  # fmt: skip
         self.last_error = ""
         self.reset_since: float | None = None
@@ -205,17 +207,33 @@ class GaitControllerNode(Node):
         self.thread.start()
 
     def on_joint_state(self, msg: JointState) -> None:
-        try:
-            q, qd = joint_arrays(msg)
-        except ValueError:
+        stamp = stamp_to_seconds(msg.header.stamp)
+        age = self.get_clock().now().nanoseconds * 1e-9 - stamp
+        try:  # the leg controller's checks: nothing malformed, non-finite or mistimed is used
+            q, qd = select_joint_state(
+                JOINT_NAMES,
+                msg.name,
+                msg.position,
+                msg.velocity,
+                age,
+                self.settings["max_state_age"],
+            )
+        except StateRejected as rejection:
+            self.counters[rejection.counter] += 1
             return
-        effort = np.array(msg.effort) if len(msg.effort) == len(q) else np.zeros(len(q))
+        effort = np.zeros(len(q))
+        if len(msg.effort) == len(msg.name):
+            index = {name: i for i, name in enumerate(msg.name)}
+            effort = np.nan_to_num([msg.effort[index[name]] for name in JOINT_NAMES])
         with self.lock:
-            self.joint_state = (stamp_to_seconds(msg.header.stamp), q, qd, effort)
+            self.joint_state = (stamp, q, qd, effort)
 
     def on_imu(self, msg: Imu) -> None:
         roll, pitch = roll_pitch(msg.orientation)
         w = msg.angular_velocity
+        if not all(math.isfinite(v) for v in (roll, pitch, w.x, w.y, w.z)):
+            self.counters["imu_rejected_non_finite"] += 1
+            return
         with self.lock:
             self.imu = (stamp_to_seconds(msg.header.stamp), roll, pitch, np.array([w.x, w.y, w.z]))
 
@@ -239,13 +257,20 @@ class GaitControllerNode(Node):
         from mdemorl_core.policy_io import deserialize_actor
 
         torch.set_num_threads(1)
-        try:
-            if (msg.observation_dim, msg.action_dim) != (self.observation_dim, ACTION_DIM):
+
+        def check_dims(observation_dim: int, action_dim: int) -> None:
+            if (observation_dim, action_dim) != (self.observation_dim, ACTION_DIM):
                 raise ValueError(
-                    f"policy dims ({msg.observation_dim}, {msg.action_dim}) do not match "
+                    f"policy dims ({observation_dim}, {action_dim}) do not match "
                     f"{self.settings['task']} ({self.observation_dim}, {ACTION_DIM})"
                 )
+
+        try:
+            check_dims(msg.observation_dim, msg.action_dim)
             actor = deserialize_actor(bytes(msg.weights), expected_sha256=msg.checksum)
+            # the declared dims may lie: an actor of another task would raise in the warm-up
+            # call below and end this thread, so no later policy would ever load
+            check_dims(actor.obs_dim, actor.act_dim)
         except ValueError as error:
             self.counters["policies_rejected"] += 1
             self.last_error = str(error)

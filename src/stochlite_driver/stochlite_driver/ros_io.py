@@ -13,8 +13,6 @@ setpoint is worthless.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Quaternion
@@ -65,18 +63,6 @@ def joint_state_message(
     msg.velocity = np.asarray(velocity, float).tolist()
     msg.effort = np.asarray(effort, float).tolist()
     return msg
-
-
-def joint_arrays(msg: JointState, names: Sequence[str] = JOINT_NAMES) -> tuple[np.ndarray, ...]:
-    """(position, velocity) [N] of ``names`` from a JointState; ValueError if one is missing."""
-    index = {name: i for i, name in enumerate(msg.name)}
-    missing = [name for name in names if name not in index]
-    if missing:
-        raise ValueError(f"joint_states lacks {missing}")
-    order = [index[name] for name in names]
-    position = np.array([msg.position[i] for i in order])
-    velocity = np.array([msg.velocity[i] for i in order]) if msg.velocity else np.zeros(len(names))
-    return position, velocity
 
 
 def roll_pitch(q: Quaternion) -> tuple[float, float]:
