@@ -12,9 +12,11 @@ The suite injects faults one at a time and counts what happened: `config` fuzzes
 key and flag of `mdemorl train` / `mdemorl retrain`, `nodes` every parameter of every node (a
 bare node declaring them in-process, plus real starts that must exit 2), `bags` feeds cut and
 corrupted bags to `mdemorl retrain`, `ros` kills nodes of the leg's graph, corrupts every
-message its nodes subscribe to and fails the CAN bus and the serial IMU mid-run. `python
+message its nodes subscribe to and fails the CAN bus and the serial IMU mid-run, `stochlite`
+does the same to the quadruped's B3M servo driver (simulated bus) and gait controller. `python
 bench/faults.py --only ros` reruns one family; the CI runs the quick subsets
-(`bench/test_faults_ros.py`, `bench/test_faults_config_bags.py`, `bench/test_faults_nodes.py`).
+(`bench/test_faults_ros.py`, `bench/test_faults_config_bags.py`, `bench/test_faults_nodes.py`,
+`bench/test_faults_stochlite.py`).
 What the harness cannot exercise here is listed under
 *Not covered*; what no host software can do, under *Limits*.
 """
@@ -128,6 +130,33 @@ def _watchdog(ros: dict[str, Any]) -> str:
     )
 
 
+def _servo_watchdog(family: dict[str, Any]) -> str:
+    """The StochLite driver's watchdog after its gait controller was SIGKILLed."""
+    rows = [
+        "| kills | all servos HOLD then FREE | SIGKILL → all servos HOLD (ms) | last valid "
+        "target → all HOLD (ms) | HOLD → all FREE (ms) | documented |",
+        "|---:|---:|---|---|---|---|",
+    ]
+    for record in family.get("faults", []):
+        if not record["fault"].startswith("SIGKILL gait_controller_node"):
+            continue
+        figures, expected = record.get("figures", {}), record.get("expected_ms", {})
+        rows.append(
+            f"| {record['injections']} | {record['outcomes'].get('servos_hold_then_free', 0)} | "
+            f"{_ms(figures.get('kill_to_hold', {}))} | "
+            f"{_ms(figures.get('last_target_to_hold', {}))} | "
+            f"{_ms(figures.get('hold_to_free', {}))} | HOLD after "
+            f"{expected.get('hold_after_last_target', '?')} ms, FREE "
+            f"{expected.get('free_after_hold', '?')} ms later |"
+        )
+    return (
+        "p50 / p99 / max. servo_driver_node (shipped defaults, 200 Hz) drives 12 simulated B3M "
+        "servos on a pty in the harness's process; gait_controller_node walks them over "
+        "/joint_targets and is killed with SIGKILL. Times are taken when every simulated servo's "
+        "run mode register reads HOLD, then FREE.\n\n" + "\n".join(rows)
+    )
+
+
 def _ros_table(ros: dict[str, Any]) -> str:
     rows = [
         "| fault | target | injections | what happened | figures | misbehaving |",
@@ -190,6 +219,10 @@ def render(document: dict[str, Any]) -> str:
         parts.append("## Driver watchdog: torque controller killed\n\n" + _run_line(ros))
         parts.append(_watchdog(ros))
         parts.append("## ROS faults\n\n" + _run_line(ros) + "\n\n" + _ros_table(ros))
+    stochlite = families.get("stochlite", {})
+    if stochlite.get("status") == "ran":
+        parts.append("## StochLite faults\n\n" + _run_line(stochlite))
+        parts.append(_servo_watchdog(stochlite) + "\n\n" + _ros_table(stochlite))
     for name, title in (
         ("config", "Config fuzzing"),
         ("nodes", "Node parameter fuzzing"),
@@ -201,19 +234,26 @@ def render(document: dict[str, Any]) -> str:
             if family.get("real_starts"):
                 parts.append("Real node starts:\n\n" + _real_starts(family))
     parts.append("## Misbehaving\n\n" + _misbehaving(families))
-    limits = [f"- {item['fault']}: {item['what']}" for item in ros.get("limits", [])]
+    robot_families = [family for family in (ros, stochlite) if family.get("status") == "ran"]
+    limits = [
+        f"- {item['fault']}: {item['what']}"
+        for family in robot_families
+        for item in family.get("limits", [])
+    ]
     parts.append(
         "## Limits\n\n"
         + ("\n".join(limits) or "None recorded.")
         + "\n\nA bus that is off or unplugged reaches no motor: enable each motor's firmware CAN "
         "timeout (HARDWARE.md) so that the motors go limp by themselves."
     )
-    still_open = [f"- {item}" for item in ros.get("open", [])]
+    still_open = [f"- {item}" for family in robot_families for item in family.get("open", [])]
     if still_open:
         parts.append("## Open (seen in earlier runs, not fixed)\n\n" + "\n".join(still_open))
-    fixed = [f"- {item}" for item in ros.get("fixed", [])]
+    fixed = [f"- {item}" for family in robot_families for item in family.get("fixed", [])]
     if fixed:
         parts.append("## Found by this suite and fixed\n\n" + "\n".join(fixed))
-    not_covered = [f"- {item}" for item in ros.get("not_covered", [])]
+    not_covered = [
+        f"- {item}" for family in robot_families for item in family.get("not_covered", [])
+    ]
     parts.append("## Not covered\n\n" + ("\n".join(not_covered) or "Nothing recorded."))
     return "\n\n".join(parts).rstrip() + "\n"

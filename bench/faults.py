@@ -1,13 +1,15 @@
 """Fault-injection suite of issue 14: runs the fault families, writes bench/results/faults.json
 and regenerates RELIABILITY.md from it.
 
-    python bench/faults.py [--quick] [--only config,nodes,bags,ros] [--out-dir DIR] [--report-only]
+    python bench/faults.py [--quick] [--only config,nodes,bags,ros,stochlite] [--out-dir DIR]
+                           [--report-only]
 
 Families (each a module exposing ``run(quick: bool) -> dict``): ``config`` (bench/_faults_config.py:
 every config key and flag of mdemorl train/retrain fuzzed), ``nodes`` (bench/_faults_nodes.py:
 every parameter of every node fuzzed, in-process and by real starts), ``bags`` (bench/_faults_bags.py:
 cut and corrupted bags into mdemorl retrain), ``ros`` (bench/_faults_ros.py: killed nodes,
-corrupted topics, CAN bus and IMU failures). A family whose module is not there is recorded as
+corrupted topics, CAN bus and IMU failures), ``stochlite`` (bench/_faults_stochlite.py: the
+quadruped's servo driver on the simulated B3M bus and its gait controller). A family whose module is not there is recorded as
 missing, never faked. ``--only`` reruns some families and keeps the others' last results from
 the existing faults.json. ``--quick`` is the CI-sized run (its numbers are marked as such).
 The exit code is 1 when any family reports misbehaving cases or is missing, else 0.
@@ -31,6 +33,7 @@ FAMILIES = {
     "nodes": "_faults_nodes",
     "bags": "_faults_bags",
     "ros": "_faults_ros",
+    "stochlite": "_faults_stochlite",
 }
 RESULT_NAME = "faults"
 REPORT = REPO_ROOT / "RELIABILITY.md"
