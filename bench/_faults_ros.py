@@ -38,8 +38,6 @@ from _faults_ros_learning import corrupt_controller, corrupt_transitions
 from _faults_ros_robot_kill import robot_kill
 
 NOT_COVERED = [
-    "the StochLite nodes (servo driver, B3M bus, gait controller): the quadruped's own faults "
-    "are to join this suite (issue 14)",
     "out-of-order EffortCommand sequence numbers: the driver judges freshness by the stamp "
     "(max_command_age), not by the sequence number",
     "corrupted /mdemorl/controller_phase (sim robot pause, trainer accounting) and the monitor "

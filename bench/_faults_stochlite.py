@@ -32,7 +32,8 @@ NOT_COVERED = [
     "stochlite_sim_node's joint-target callbacks: the same ServoTargetsNode code and ServoSafety "
     "as servo_driver_node (bench/_faults_stochlite_driver.py exercises them in the driver)",
     "SIGKILL of servo_driver_node itself: with the driver gone nothing talks to the servos, and "
-    "the B3M has no command timeout of its own (HARDWARE.md): they keep their last mode",
+    "the simulated B3M has no command timeout and HARDWARE.md names none for the real servo: "
+    "they keep their last mode",
     "corrupted /imu/data into servo_driver_node (its attitude guard): NaN roll/pitch never "
     "latch the e-stop, and are not counted",
     "corrupted /stochlite/posture commands and the reset service of gait_controller_node",
