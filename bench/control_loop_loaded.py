@@ -1,7 +1,7 @@
 """500 Hz torque-control loop, idle and while a trainer epoch runs on the same machine.
 
     python bench/control_loop_loaded.py [--quick] [--idle-seconds 30] [--loaded-seconds 60]
-        [--trainer-nice 0]
+        [--trainer-nice 0] [--repeats 1]
 
 Uses H4's bench/control_loop_bench.py (sim robot + torque controller in separate processes, the
 controller's own loop statistics) and plugs a "loaded" scenario into its SCENARIOS hook: a
@@ -11,13 +11,17 @@ using every core torch wants) is started before the controller and killed after 
 so the measured window lies inside that epoch. `--trainer-nice` runs the trainer at a lower
 priority (what a deployment would do); the default 0 is the worst case. `make bench` runs the
 deployment settings, `--realtime-priority 10 --trainer-nice 10` (SCHED_FIFO loops, their DDS
-threads one below; see src/leg2r_driver/README.md for the measured numbers).
+threads one below; see src/leg2r_driver/README.md for the measured numbers). `--repeats N` runs
+the idle + loaded pair N times and reports, per variant, min / median / max over the runs of the
+missed periods, the p99 and the longest period (`over_runs`); the top-level `idle` / `loaded`
+are then the run with the most loaded misses (the worst run, never the best), all runs in `runs`.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,6 +102,24 @@ def scenario_arguments(available: dict[str, Any]) -> dict[str, Any]:
     return wanted
 
 
+SPREAD_KEYS = ("missed", "period_p99_ms", "period_max_ms")
+
+
+def spread_over_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per variant and key of SPREAD_KEYS: min / median / max over the runs."""
+    spread: dict[str, dict[str, dict[str, float]]] = {}
+    for variant in ("idle", "loaded"):
+        spread[variant] = {}
+        for key in SPREAD_KEYS:
+            values = [float(run[variant][key]) for run in runs]
+            spread[variant][key] = {
+                "min": min(values),
+                "median": statistics.median(values),
+                "max": max(values),
+            }
+    return spread
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--idle-seconds", type=float, default=30.0)
@@ -112,21 +134,28 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="SCHED_FIFO priority of both loops (0: off)",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="idle + loaded pairs to run")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        raise SystemExit("--repeats must be >= 1")
     if args.quick:
         args.idle_seconds = args.loaded_seconds = 2.0
-    trainer: dict[str, Any] = {}
-    h4.SCENARIOS["loaded"] = make_loaded_scenario(args.quick, args.trainer_nice, trainer)
     extra = scenario_arguments({"strategy": args.executor, "priority": args.realtime_priority})
-    idle = h4.run_scenario("idle", args.idle_seconds, **extra)
-    loaded = h4.run_scenario("loaded", args.loaded_seconds, **extra)
-    trainer["crashed"] = trainer_crashed(Path(trainer["log"]))
+    runs: list[dict[str, Any]] = []
+    for _ in range(args.repeats):
+        trainer: dict[str, Any] = {}
+        h4.SCENARIOS["loaded"] = make_loaded_scenario(args.quick, args.trainer_nice, trainer)
+        idle = h4.run_scenario("idle", args.idle_seconds, **extra)
+        loaded = h4.run_scenario("loaded", args.loaded_seconds, **extra)
+        trainer["crashed"] = trainer_crashed(Path(trainer["log"]))
+        runs.append({"idle": idle, "loaded": loaded, "trainer": trainer})
+    worst = max(runs, key=lambda run: run["loaded"]["missed"])
+    repeated = {"runs": runs, "over_runs": spread_over_runs(runs)} if args.repeats > 1 else {}
     emit(
         "control_loop",
         {
-            "idle": idle,
-            "loaded": loaded,
-            "trainer": trainer,
+            **worst,
+            **repeated,
             "load_note": (
                 "loaded = the same measurement while `mdemorl train --env Leg2R-v0` (default "
                 f"M-DeMoRL config, nice {args.trainer_nice}) runs its first epoch on the same "

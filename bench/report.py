@@ -331,6 +331,19 @@ def render_control_loop(document: Document) -> str:
         _table(header, rows),
         f"\n- Target (loaded) p99 ≤ 2.1 ms and max ≤ 4 ms: {_verdict(met, document)}",
     ]
+    over_runs = document.get("over_runs")
+    if isinstance(over_runs, dict):
+        count = len(document.get("runs") or [])
+        parts.append(
+            f"\nOver {count} runs (min / median / max; the table shows the run with the most "
+            "loaded misses):"
+        )
+        for variant, spread in over_runs.items():
+            cells = [
+                f"{key} {_fmt(v['min'])} / {_fmt(v['median'])} / {_fmt(v['max'])}"
+                for key, v in spread.items()
+            ]
+            parts.append(f"- {variant}: " + ", ".join(cells))
     note = document.get("load_note")
     if note:
         parts.append(f"\n{note}")

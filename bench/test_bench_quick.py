@@ -316,3 +316,16 @@ def test_run_all_lists_every_script_in_dry_run(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     for script in QUICK_SCRIPTS.values():
         assert script in completed.stdout
+
+
+def test_control_loop_spread_over_runs_is_min_median_max_per_variant() -> None:
+    from control_loop_loaded import SPREAD_KEYS, spread_over_runs
+
+    def run(missed: int, p99: float, longest: float) -> dict[str, Any]:
+        stats = {"missed": missed, "period_p99_ms": p99, "period_max_ms": longest}
+        return {"idle": stats, "loaded": {k: 2 * v for k, v in stats.items()}}
+
+    spread = spread_over_runs([run(3, 2.0, 5.0), run(0, 2.1, 9.0), run(1, 1.9, 4.0)])
+    assert set(spread["idle"]) == set(SPREAD_KEYS)
+    assert spread["idle"]["missed"] == {"min": 0.0, "median": 1.0, "max": 3.0}
+    assert spread["loaded"]["period_max_ms"] == {"min": 8.0, "median": 10.0, "max": 18.0}
