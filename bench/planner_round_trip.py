@@ -176,8 +176,10 @@ def timed_requests(
             if process.poll() is not None:
                 raise RuntimeError(f"the planner node exited with {process.returncode}")
             if future is None:
-                future = client.call_async(next(pending))
+                # Stamp before the call: call_async sends the request, and a client descheduled
+                # right after sending it would otherwise time less than the node's planning.
                 sent_at = time.perf_counter()
+                future = client.call_async(next(pending))
                 remaining -= 1
             elif now - sent_at >= PLAN_TIMEOUT:
                 client.remove_pending_request(future)
