@@ -11,12 +11,13 @@ where they apply, ``limits`` (what no host software can do) and ``timing_outlier
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,90 @@ def fault_record(fault: str, target: str, injections: int, **fields: Any) -> dic
     }
     record.update(fields)
     return record
+
+
+def policy_update_cases(
+    obs_dim: int, act_dim: int, hidden: int, acting_steps: int = 0
+) -> tuple[dict[str, Callable[[int], Any]], Callable[[int], Any]]:
+    """kind -> corrupted PolicyUpdate factory (argument: a unique version) for an actor of
+    ``obs_dim`` -> ``act_dim`` with ``hidden`` units, and the valid factory; ``acting_steps``
+    goes into every message (0: the async protocol's "act until the next one")."""
+    import torch
+
+    from mdemorl_core.agents.sac import TanhGaussianActor
+    from mdemorl_core.policy_io import serialize_actor, sha256_hex
+    from mdemorl_msgs.msg import PolicyUpdate
+
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(obs_dim, act_dim, hidden_size=hidden)
+    blob = serialize_actor(actor, algorithm="sac", version=1)
+    foreign = serialize_actor(TanhGaussianActor(5, act_dim, hidden), algorithm="sac", version=1)
+    # An architecture that promises `hidden` units and weights of twice that (a mixed-up upload).
+    payload = torch.load(io.BytesIO(blob), weights_only=True)
+    payload["state_dict"] = TanhGaussianActor(obs_dim, act_dim, 2 * hidden).state_dict()
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    mismatched = buffer.getvalue()
+
+    def update(weights: bytes, checksum: str | None = None, dims: int = obs_dim) -> Any:
+        def make(version: int) -> Any:
+            msg = PolicyUpdate(version=version, algorithm="sac", action_dim=act_dim)
+            msg.observation_dim, msg.acting_steps, msg.weights = dims, acting_steps, list(weights)
+            msg.checksum = sha256_hex(weights) if checksum is None else checksum
+            return msg
+
+        return make
+
+    half = blob[: len(blob) // 2]
+    cases = {
+        "bad_checksum": update(blob, "0" * 64),
+        "wrong_declared_dims": update(blob, dims=obs_dim + 1),
+        "truncated_weights": update(half, sha256_hex(blob)),
+        "truncated_weights_matching_checksum": update(half),
+        "empty_weights": update(b""),
+        "actor_of_another_task": update(foreign),
+        "weights_not_fitting_architecture": update(mismatched),
+    }
+    return cases, update(blob)
+
+
+def record_for(
+    fault: str,
+    target: str,
+    per_case: dict[str, dict[str, int]],
+    bad: int,
+    acted_note: str = "corrupted messages acted",
+    ignored_note: str = "a valid message afterwards was not obeyed",
+    **fields: Any,
+) -> dict[str, Any]:
+    """The record of a corrupted-input fault: ``per_case`` kind -> {"sent", "counted", ...},
+    ``bad`` corrupted inputs acted on. Misbehaving: a case not counted as often as it was sent,
+    ``bad`` > 0 (``acted_note``), ``alive`` False in ``fields`` (``ignored_note``: valid input
+    afterwards was not acted on), ``tracebacks`` > 0 in ``fields``."""
+    sent = sum(c["sent"] for c in per_case.values())
+    counted = sum(min(c["counted"], c["sent"]) for c in per_case.values())
+    misbehaving = [
+        f"{kind}: {c['counted']} of {c['sent']} counted"
+        for kind, c in per_case.items()
+        if c["counted"] != c["sent"]
+    ]
+    if bad:
+        misbehaving.append(f"{bad} {acted_note}")
+    if not fields.get("alive", True):
+        misbehaving.append(ignored_note)
+    if fields.get("tracebacks"):
+        misbehaving.append(f"{fields['tracebacks']} tracebacks")
+    outcomes = {"counted": counted, "not_counted": sent - counted, "applied": bad}
+    return fault_record(
+        fault,
+        target,
+        sent,
+        outcomes=outcomes,
+        cases=per_case,
+        bad_applied=bad,
+        misbehaving=misbehaving,
+        **fields,
+    )
 
 
 def diagnostic_values(arrays: Sequence[Any], name_suffix: str) -> dict[str, str] | None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _faults_ros_common import Recorder, count_tracebacks, fault_record
+from _faults_ros_common import Recorder, count_tracebacks, record_for
 
 SPACING = 0.05  # s between corrupted messages: ≫ a 2 ms loop's callback latency
 JOINTS = ["hip", "knee"]
@@ -101,33 +101,6 @@ def inject(
         bad += applied() - start
         per_case[kind] = {"sent": repeats, "counted": counted}
     return per_case, bad
-
-
-def record_for(
-    fault: str, target: str, per_case: dict[str, dict[str, int]], bad: int, **fields: Any
-) -> dict[str, Any]:
-    sent = sum(c["sent"] for c in per_case.values())
-    counted = sum(min(c["counted"], c["sent"]) for c in per_case.values())
-    misbehaving = [
-        f"{kind}: {c['counted']} of {c['sent']} counted"
-        for kind, c in per_case.items()
-        if c["counted"] != c["sent"]
-    ]
-    if bad:
-        misbehaving.append(f"{bad} corrupted messages acted")
-    if not fields.get("alive", True):
-        misbehaving.append("a valid message afterwards was not obeyed")
-    outcomes = {"counted": counted, "not_counted": sent - counted, "applied": bad}
-    return fault_record(
-        fault,
-        target,
-        sent,
-        outcomes=outcomes,
-        cases=per_case,
-        bad_applied=bad,
-        misbehaving=misbehaving,
-        **fields,
-    )
 
 
 def effort_faults(

@@ -8,60 +8,27 @@ unchanged) and a valid one afterwards still loaded; a corrupted Transition must 
 
 from __future__ import annotations
 
-import io
 import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _faults_ros_common import Recorder, config_dir, count_tracebacks
-from _faults_ros_inputs import joint_state_faults, record_for
+from _faults_ros_common import (
+    Recorder,
+    config_dir,
+    count_tracebacks,
+    policy_update_cases,
+    record_for,
+)
+from _faults_ros_inputs import joint_state_faults
 
 
 def policy_cases() -> tuple[dict[str, Callable[[int], Any]], Callable[[int], Any]]:
-    """kind -> PolicyUpdate factory (argument: a unique version), and the valid factory."""
-    import torch
-
-    from mdemorl_core.agents.sac import TanhGaussianActor
+    """The leg's corrupted PolicyUpdates (see :func:`policy_update_cases`)."""
     from mdemorl_core.envs.leg2r_task import ACTION_DIM, OBSERVATION_DIM
-    from mdemorl_core.policy_io import serialize_actor, sha256_hex
-    from mdemorl_msgs.msg import PolicyUpdate
 
-    torch.manual_seed(0)
-    actor = TanhGaussianActor(OBSERVATION_DIM, ACTION_DIM, hidden_size=32)
-    blob = serialize_actor(actor, algorithm="sac", version=1)
-    foreign = serialize_actor(
-        TanhGaussianActor(5, ACTION_DIM, hidden_size=32), algorithm="sac", version=1
-    )
-    # An architecture that promises hidden 32 and weights of hidden 64 (a mixed-up upload).
-    payload = torch.load(io.BytesIO(blob), weights_only=True)
-    payload["state_dict"] = TanhGaussianActor(OBSERVATION_DIM, ACTION_DIM, 64).state_dict()
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    mismatched = buffer.getvalue()
-
-    def update(weights: bytes, checksum: str | None = None, obs_dim: int = OBSERVATION_DIM) -> Any:
-        def make(version: int) -> Any:
-            msg = PolicyUpdate(version=version, algorithm="sac", action_dim=ACTION_DIM)
-            msg.observation_dim = obs_dim
-            msg.weights = list(weights)
-            msg.checksum = sha256_hex(weights) if checksum is None else checksum
-            return msg
-
-        return make
-
-    half = blob[: len(blob) // 2]
-    cases = {
-        "bad_checksum": update(blob, "0" * 64),
-        "wrong_declared_dims": update(blob, obs_dim=OBSERVATION_DIM + 1),
-        "truncated_weights": update(half, sha256_hex(blob)),
-        "truncated_weights_matching_checksum": update(half),
-        "empty_weights": update(b""),
-        "actor_of_another_task": update(foreign),
-        "weights_not_fitting_architecture": update(mismatched),
-    }
-    return cases, update(blob)
+    return policy_update_cases(OBSERVATION_DIM, ACTION_DIM, hidden=32)
 
 
 def policy_faults(harness: Any, recorder: Recorder, process: Any, repeats: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _faults_ros_common import fault_record, summary
+from _faults_ros_common import fault_record, record_for, summary
 from _faults_stochlite_rig import SAFETY_STATUS, DriverRig, poses
 
 SPACING = 0.02  # s between corrupted messages (the driver's callbacks take well under 1 ms)
@@ -121,24 +121,14 @@ def target_faults(rig: DriverRig, repeats: int) -> dict[str, Any]:
     rig.feed_trajectory(p2)
     alive = rig.tracking(p2, timeout=3.0)
     rig.feed_array(p0)
-    sent = sum(c["sent"] for c in per_case.values())
-    counted = sum(min(c["counted"], c["sent"]) for c in per_case.values())
-    misbehaving = [
-        f"{kind}: {c['counted']} of {c['sent']} counted"
-        for kind, c in per_case.items()
-        if c["counted"] != c["sent"]
-    ]
-    misbehaving += [f"{applied} kinds of corrupted targets moved a servo"] if applied else []
-    misbehaving += [] if alive else ["a valid JointTrajectory afterwards was not obeyed"]
-    return fault_record(
+    return record_for(
         "corrupted joint targets (/joint_targets, /position_controller/commands)",
         "servo_driver_node",
-        sent,
-        outcomes={"counted": counted, "not_counted": sent - counted, "applied": applied},
-        cases=per_case,
+        per_case,
+        applied,
+        acted_note="kinds of corrupted targets moved a servo",
+        ignored_note="a valid JointTrajectory afterwards was not obeyed",
         alive=alive,
-        bad_applied=applied,
-        misbehaving=misbehaving,
     )
 
 

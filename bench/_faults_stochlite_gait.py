@@ -17,14 +17,20 @@ to every simulated servo in HOLD (the watchdog's ``command_timeout``), and to ev
 
 from __future__ import annotations
 
-import io
 import math
 import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
-from _faults_ros_common import count_tracebacks, diagnostic_values, fault_record, summary
+from _faults_ros_common import (
+    count_tracebacks,
+    diagnostic_values,
+    fault_record,
+    policy_update_cases,
+    record_for,
+    summary,
+)
 from _faults_stochlite_rig import DriverRig, poses
 
 SPACING = 0.05  # s between corrupted messages
@@ -63,45 +69,10 @@ IMU_CASES = {
 
 
 def policy_cases() -> tuple[dict[str, Callable[[int], Any]], Callable[[int], Any]]:
-    """kind -> PolicyUpdate factory (argument: a unique version) for StochLite-v0, and the
-    valid factory (the same corruptions the leg's controller gets, bench/_faults_ros_learning)."""
-    import torch
-
-    from mdemorl_core.agents.sac import TanhGaussianActor
+    """The leg's PolicyUpdate corruptions (:func:`policy_update_cases`) for StochLite-v0."""
     from mdemorl_core.envs.stochlite import ACTION_DIM
-    from mdemorl_core.policy_io import serialize_actor, sha256_hex
-    from mdemorl_msgs.msg import PolicyUpdate
 
-    torch.manual_seed(0)
-    actor = TanhGaussianActor(OBSERVATION_DIM, ACTION_DIM, hidden_size=16)
-    blob = serialize_actor(actor, algorithm="sac", version=1)
-    foreign = serialize_actor(TanhGaussianActor(5, ACTION_DIM, 16), algorithm="sac", version=1)
-    payload = torch.load(io.BytesIO(blob), weights_only=True)
-    payload["state_dict"] = TanhGaussianActor(OBSERVATION_DIM, ACTION_DIM, 32).state_dict()
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    mismatched = buffer.getvalue()
-
-    def update(weights: bytes, checksum: str | None = None, obs_dim: int = OBSERVATION_DIM) -> Any:
-        def make(version: int) -> Any:
-            msg = PolicyUpdate(version=version, algorithm="sac", action_dim=ACTION_DIM)
-            msg.observation_dim, msg.acting_steps, msg.weights = obs_dim, 50, list(weights)
-            msg.checksum = sha256_hex(weights) if checksum is None else checksum
-            return msg
-
-        return make
-
-    half = blob[: len(blob) // 2]
-    cases = {
-        "bad_checksum": update(blob, "0" * 64),
-        "wrong_declared_dims": update(blob, obs_dim=OBSERVATION_DIM + 1),
-        "truncated_weights": update(half, sha256_hex(blob)),
-        "truncated_weights_matching_checksum": update(half),
-        "empty_weights": update(b""),
-        "actor_of_another_task": update(foreign),
-        "weights_not_fitting_architecture": update(mismatched),
-    }
-    return cases, update(blob)
+    return policy_update_cases(OBSERVATION_DIM, ACTION_DIM, hidden=16, acting_steps=50)
 
 
 class GaitProbe:
@@ -267,48 +238,32 @@ def gait_input_faults(repeats: int, salt: int) -> list[dict[str, Any]]:
         exit_code = harness.terminate(process)
     finally:
         harness.close()
-    records = []
-    for name, per_case, applied in (
-        ("corrupted /joint_states", states, states_applied),
-        ("corrupted /imu/data", imus, imu_applied),
-    ):
-        records.append(_input_record(name, per_case, applied, inputs_alive, tracebacks))
     valid = policies.pop("valid")
-    accepted = sum(c["accepted"] for c in policies.values())
-    records.append(
-        _input_record(
-            "corrupted PolicyUpdate", policies, accepted, bool(valid["counted"]), tracebacks
+    records = [
+        record_for(
+            name,
+            "gait_controller_node",
+            per_case,
+            applied,
+            acted_note="targets or policies came of corrupted input",
+            ignored_note="valid input afterwards was not acted on",
+            alive=alive,
+            tracebacks=tracebacks,
         )
-    )
+        for name, per_case, applied, alive in (
+            ("corrupted /joint_states", states, states_applied, inputs_alive),
+            ("corrupted /imu/data", imus, imu_applied, inputs_alive),
+            (
+                "corrupted PolicyUpdate",
+                policies,
+                sum(c["accepted"] for c in policies.values()),
+                bool(valid["counted"]),
+            ),
+        )
+    ]
     if exit_code != 0:
         records[-1]["misbehaving"].append(f"SIGTERM exit code {exit_code}")
     return records
-
-
-def _input_record(
-    fault: str, per_case: dict[str, dict[str, int]], applied: int, alive: bool, tracebacks: int
-) -> dict[str, Any]:
-    sent = sum(c["sent"] for c in per_case.values())
-    counted = sum(min(c["counted"], c["sent"]) for c in per_case.values())
-    misbehaving = [
-        f"{kind}: {c['counted']} of {c['sent']} counted"
-        for kind, c in per_case.items()
-        if c["counted"] != c["sent"]
-    ]
-    misbehaving += [f"{applied} targets or policies came of corrupted input"] if applied else []
-    misbehaving += [] if alive else ["valid input afterwards was not acted on"]
-    misbehaving += [f"{tracebacks} tracebacks"] if tracebacks else []
-    return fault_record(
-        fault,
-        "gait_controller_node",
-        sent,
-        outcomes={"counted": counted, "not_counted": sent - counted, "applied": applied},
-        cases=per_case,
-        alive=alive,
-        bad_applied=applied,
-        tracebacks=tracebacks,
-        misbehaving=misbehaving,
-    )
 
 
 def _all(rig: DriverRig, mode: int) -> bool:

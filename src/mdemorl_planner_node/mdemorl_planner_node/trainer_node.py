@@ -191,7 +191,8 @@ class TrainerNode(Node):
                 return
             if self.updating or self.trainer.interleaved:
                 self.waiting.append(msg)
-                self.work_due.set()
+                if self.trainer.interleaved:
+                    self.work_due.set()
                 peak = max(self.epoch_stats["queue_peak"], len(self.waiting))
                 self.epoch_stats["queue_peak"] = peak
                 return

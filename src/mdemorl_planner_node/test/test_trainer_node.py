@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,6 +32,37 @@ OVERRIDES = [
     "agent.utd_ratio=0.2",
     "agent.min_model_data=20",
 ]
+
+
+def _transitions(count: int) -> list[Any]:
+    """``count`` transitions of a damped linear system in 30-step episodes (Pendulum sizes)."""
+    from mdemorl_msgs.msg import Transition
+
+    rng = np.random.default_rng(0)
+    messages = []
+    for i in range(count):
+        obs = rng.uniform(-1, 1, 3).astype(np.float32)
+        act = rng.uniform(-1, 1, 1).astype(np.float32)
+        msg = Transition(episode=i // 30, step=i % 30, reward=float(-obs @ obs))
+        msg.observation, msg.action = obs.tolist(), act.tolist()
+        msg.next_observation = (0.9 * obs).tolist()
+        msg.truncated = i % 30 == 29
+        messages.append(msg)
+    return messages
+
+
+def _output_after_exit(node: Any, trainer: subprocess.Popen[str]) -> str:
+    """Spin ``node`` until the trainer exits (120 s at most) and a little after; its output."""
+    import rclpy
+
+    deadline = time.monotonic() + 120.0
+    while trainer.poll() is None and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    for _ in range(20):
+        rclpy.spin_once(node, timeout_sec=0.05)
+    output = trainer.communicate(timeout=30)[0]
+    assert trainer.returncode == 0, output
+    return output
 
 
 def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
@@ -104,25 +136,11 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
         assert "controller unknown" in waiting[0].message
         # A malformed transition is rejected, never learned from.
         pub.publish(Transition(observation=[0.0], action=[0.0], next_observation=[0.0]))
-        rng = np.random.default_rng(0)
-        sent = []
-        for i in range(STEPS * EPOCHS):
-            obs = rng.uniform(-1, 1, 3).astype(np.float32)
-            act = rng.uniform(-1, 1, 1).astype(np.float32)
-            msg = Transition(episode=i // 30, step=i % 30, reward=float(-obs @ obs))
-            msg.observation, msg.action = obs.tolist(), act.tolist()
-            msg.next_observation = (0.9 * obs).tolist()
-            msg.truncated = i % 30 == 29
+        sent = _transitions(STEPS * EPOCHS)
+        for msg in sent:
             pub.publish(msg)
-            sent.append(obs)
             time.sleep(0.001)
-        deadline = time.monotonic() + 120.0
-        while trainer.poll() is None and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        for _ in range(20):
-            rclpy.spin_once(node, timeout_sec=0.05)
-        output = trainer.communicate(timeout=30)[0]
-        assert trainer.returncode == 0, output
+        output = _output_after_exit(node, trainer)
     finally:
         if trainer.poll() is None:
             trainer.kill()
@@ -147,7 +165,7 @@ def test_trainer_node_trains_publishes_and_records(tmp_path: Path) -> None:
     assert values["protocol"] == "async" and int(values["transitions_received"]) > 0
     data, report = read_transitions(next(run_dir.glob("bag_*")))
     assert len(data) == STEPS * EPOCHS and report.truncated_files == []
-    np.testing.assert_array_equal(data.obs, np.stack(sent))
+    np.testing.assert_array_equal(data.obs, np.array([m.observation for m in sent], np.float32))
 
 
 def test_node_parameters_override_the_config_file_only_when_given() -> None:
@@ -259,24 +277,11 @@ def test_interleaved_async_trainer_learns_as_transitions_arrive(tmp_path: Path) 
         while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
             assert trainer.poll() is None, trainer.communicate()[0]
             rclpy.spin_once(node, timeout_sec=0.1)
-        rng = np.random.default_rng(0)
-        for i in range(STEPS * EPOCHS):
-            obs = rng.uniform(-1, 1, 3).astype(np.float32)
-            act = rng.uniform(-1, 1, 1).astype(np.float32)
-            msg = Transition(episode=i // 30, step=i % 30, reward=float(-obs @ obs))
-            msg.observation, msg.action = obs.tolist(), act.tolist()
-            msg.next_observation = (0.9 * obs).tolist()
-            msg.truncated = i % 30 == 29
+        for msg in _transitions(STEPS * EPOCHS):
             pub.publish(msg)
             time.sleep(0.002)
             rclpy.spin_once(node, timeout_sec=0.0)
-        deadline = time.monotonic() + 120.0
-        while trainer.poll() is None and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        for _ in range(20):
-            rclpy.spin_once(node, timeout_sec=0.05)
-        output = trainer.communicate(timeout=30)[0]
-        assert trainer.returncode == 0, output
+        _output_after_exit(node, trainer)
     finally:
         if trainer.poll() is None:
             trainer.kill()
@@ -296,5 +301,5 @@ def test_interleaved_async_trainer_learns_as_transitions_arrive(tmp_path: Path) 
     sac_steps = STEPS * EPOCHS - 15
     versions = [p.version for p in policies]
     assert versions == sorted(versions) and versions[-1] == sac_steps // 20
-    # Pushed within the epochs (not only at their ends), and none before the random warm-up.
+    # Pushed within the epochs (not only at their two ends), never as an episodic acting request.
     assert len(set(versions)) >= 4 and all(p.acting_steps == 0 for p in policies)
