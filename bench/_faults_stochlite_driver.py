@@ -2,7 +2,9 @@
 simulated B3M bus failing mid-run, against :class:`_faults_stochlite_rig.DriverRig`.
 
 Targets: while valid targets P0 stream in on one topic (10 ms apart), corrupted targets asking
-for P1 go to the other topic, ``repeats`` of each kind 20 ms apart. Per kind, the driver's
+for P1 go to the other topic, ``repeats`` of each kind, each sent once the driver has counted the
+one before (or after COUNT_WAIT): the target topics are best-effort keep-last-1, so a message sent
+while the driver's executor is busy would overwrite the one still queued. Per kind, the driver's
 /diagnostics counter for it must grow by exactly ``repeats`` (``counted``), and no simulated
 servo's desired-position register may leave P0 (``applied``: kinds whose targets moved one);
 afterwards a valid JointTrajectory to P2 must be obeyed (``alive``).
@@ -30,7 +32,7 @@ import numpy as np
 from _faults_ros_common import fault_record, record_for, summary
 from _faults_stochlite_rig import SAFETY_STATUS, DriverRig, poses
 
-SPACING = 0.02  # s between corrupted messages (the driver's callbacks take well under 1 ms)
+COUNT_WAIT = 2.0  # s for the driver to count one corrupted message (statuses come at 20 Hz)
 MOVED = 2e-3  # rad; a desired position this far from P0 means a corrupted target acted
 PERSISTENT = 1_000_000  # requests: a fault that lasts until cleared
 ERROR = 2
@@ -106,12 +108,13 @@ def target_faults(rig: DriverRig, repeats: int) -> dict[str, Any]:
         publisher = rig.array_pub if topic == "array" else rig.trajectory_pub
         time.sleep(0.05)
         before = int(rig.fresh_status(SAFETY_STATUS).get(counter, "0"))
-        moved = 0.0
-        for _ in range(repeats):
+        moved, counted = 0.0, 0
+        for sent in range(1, repeats + 1):
             publisher.publish(make())
-            end = time.monotonic() + SPACING
-            while time.monotonic() < end:
+            end = time.monotonic() + COUNT_WAIT
+            while counted < sent and time.monotonic() < end:
                 moved = max(moved, float(np.max(np.abs(rig.desired() - p0))))
+                counted = int(rig.latest_status(SAFETY_STATUS).get(counter, "0")) - before
                 time.sleep(0.001)
         time.sleep(0.05)
         moved = max(moved, float(np.max(np.abs(rig.desired() - p0))))

@@ -183,6 +183,10 @@ class DriverRig:
             time.sleep(step)
         return condition()
 
+    def latest_status(self, suffix: str) -> dict[str, str]:
+        """Key/values of the driver's latest status named ``...suffix`` ({} if none yet)."""
+        return diagnostic_values(self.diagnostics, suffix) or {}
+
     def fresh_status(self, suffix: str, timeout: float = 2.0) -> dict[str, str]:
         """Key/values of the next driver status named ``...suffix`` ({} on timeout)."""
         self.diagnostics.clear()

@@ -38,16 +38,21 @@ class PtyDevice(ABC):
         while len(data) < count:
             if self._stop.is_set():
                 return None
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if ready:
-                try:
+            try:
+                ready, _, _ = select.select([self._master], [], [], 0.05)
+                if ready:
                     data += os.read(self._master, count - len(data))
-                except OSError:
-                    return None
+            except (OSError, ValueError):
+                return None
         return data
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=1.0)
+        # The descriptors must outlive the serving thread (it polls _stop every 50 ms), else a busy
+        # thread selects on a closed -- or already reused -- descriptor. A thread still blocked
+        # after 5 s (a write nobody reads) keeps its descriptors until the process exits.
+        self._thread.join(timeout=5.0)
+        if self._thread.is_alive():
+            return
         os.close(self._master)
         os.close(self._slave)
