@@ -104,7 +104,6 @@ class PeriodStatistics:
         self._longest: list[LongPeriod] = []
         self._longest_floor = 0.0
         self._gap_pending = False
-        self._gap_total = 0.0
 
     def mark_gap(self) -> None:
         """The time until the next tick is a deliberate pause (:meth:`DeadlineLoop.pause`)."""
@@ -123,7 +122,6 @@ class PeriodStatistics:
         if self._gap_pending and self._last is not None:
             # The loop was paused on purpose: the gap is neither a period nor elapsed loop time.
             self._gap_pending = False
-            self._gap_total += timestamp - self._last
         elif self._last is not None and self._first is not None:
             period = timestamp - self._last
             index = min(int(period / self.bin_width), len(self._counts) - 1)
@@ -181,7 +179,6 @@ class PeriodStatistics:
         self._longest = []
         self._longest_floor = 0.0
         self._gap_pending = False
-        self._gap_total = 0.0
 
     def percentile_ms(self, q: float) -> float:
         """The ``q``-th percentile (0..100) of the window's periods, milliseconds."""
@@ -198,8 +195,11 @@ class PeriodStatistics:
         if self._periods == 0 or self._first is None or self._last is None:
             nan = float("nan")
             return PeriodSummary(self._total_ticks, nan, nan, nan, nan, 0)
-        elapsed = self._last - self._first - self._gap_total
-        rate = (self._total_ticks - 1) / elapsed if elapsed > 0 else float("nan")
+        # Periods per second of period time: a tick after a pause ends no period (the pause is
+        # neither), so counting ticks over the elapsed time less the pauses overstated the rate
+        # of a loop that pauses often (a controller holding between epochs: 705 Hz at 500 Hz).
+        elapsed = float(self._sums.sum())
+        rate = self._periods / elapsed if elapsed > 0 else float("nan")
         return PeriodSummary(
             ticks=self._total_ticks,
             rate_hz=float(rate),

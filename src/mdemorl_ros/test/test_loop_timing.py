@@ -79,6 +79,22 @@ def test_period_statistics_summary() -> None:
     }
 
 
+def test_rate_of_a_loop_that_pauses_between_ticks() -> None:
+    # A held controller: runs of 2 ms periods, and a 5 ms pause before every other tick.
+    stats = PeriodStatistics(0.002)
+    now = 0.0
+    for i in range(200):
+        if i % 2:
+            now += 0.005
+            stats.mark_gap()
+        else:
+            now += 0.002
+        stats.record(now)
+    summary = stats.summary()
+    assert summary.period_max_ms == pytest.approx(2.0)
+    assert summary.rate_hz == pytest.approx(500.0)
+
+
 def test_empty_summary_and_bad_arguments() -> None:
     stats = PeriodStatistics(0.001)
     assert np.isnan(stats.summary().rate_hz)
