@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import DEFAULT_RESULTS_DIR, REPO_ROOT
+from _report_equivalence import render_equivalence
 from _study_report import render_study, write_report
 from study import DEFAULT_STUDY
 
@@ -373,6 +374,10 @@ RENDERERS: dict[str, tuple[str, Callable[[Document], str]]] = {
         render_planner_round_trip,
     ),
     "control_loop": ("500 Hz control loop", render_control_loop),
+    "ros_offline_equivalence": (
+        "Online training over ROS vs offline (issue 11)",
+        render_equivalence,
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _report_equivalence import render_equivalence
 from ros_offline_equivalence import summarise
 
 
@@ -28,3 +29,11 @@ def test_not_equivalent_when_offline_falls_behind_by_more_than_the_seed_spread()
     summary = summarise([_record(800, 600), _record(810, 620), _record(820, 640)])
     assert summary["offline"]["mean_minus_online"] == pytest.approx(-190.0)
     assert not summary["offline"]["equivalent_within_seed_noise"]
+
+
+def test_report_section_shows_each_seed_and_the_verdict():
+    records = [dict(_record(800, 790), seed=0), dict(_record(900, 880), seed=1)]
+    text = render_equivalence({"episodes": 10, "seeds": records, "summary": summarise(records)})
+    assert "| 0 | 800.0 | 790.0 | — | 25.0 | 5.0 | — |" in text
+    assert "retrain − ROS: mean -15.00" in text
+    assert "equivalent within seed noise: yes" in text
