@@ -39,6 +39,12 @@ def render_equivalence(document: dict[str, Any]) -> str:
         *("| " + " | ".join(row) + " |" for row in rows),
         "",
     ]
+    identical = [r.get("offline_progress_identical") for r in document.get("seeds", [])]
+    if identical and all(identical):
+        lines.append(
+            "- retrain logged the same progress rows as the ROS run in every seed (losses, "
+            "returns, buffer sizes; wall time aside): the same learning, bit for bit."
+        )
     summary = document.get("summary", {})
     for name, label in PATHS[1:]:
         if name in summary:

@@ -35,6 +35,8 @@ from typing import Any
 import yaml
 from _common import base_parser, emit
 
+from mdemorl_core.training.progress_log import WALL_TIME_COLUMNS
+
 TRAINER_CONFIG = "trainer_leg2r.yaml"
 
 
@@ -76,11 +78,24 @@ def _evaluate(run_dir: Path, episodes: int) -> dict[str, float]:
     return json.loads(output)
 
 
+def _same_progress(first: Path, second: Path) -> bool:
+    """The two runs logged the same progress rows (losses, returns, buffer sizes), wall time aside:
+    the same learning, bit for bit."""
+
+    def learning(run_dir: Path) -> list[dict[str, str]]:
+        return [
+            {k: v for k, v in row.items() if k not in WALL_TIME_COLUMNS}
+            for row in _progress(run_dir)
+        ]
+
+    return learning(first) == learning(second)
+
+
 def _epoch_seconds(run_dir: Path) -> list[float]:
     return [float(row["epoch_seconds"]) for row in _progress(run_dir)]
 
 
-def run_seed(seed: int, runs_dir: Path, episodes: int) -> dict[str, Any]:
+def run_seed(seed: int, runs_dir: Path, episodes: int, train: bool = True) -> dict[str, Any]:
     record_path = runs_dir / f"seed{seed}.json"
     record: dict[str, Any] = json.loads(record_path.read_text()) if record_path.exists() else {}
 
@@ -119,13 +134,15 @@ def run_seed(seed: int, runs_dir: Path, episodes: int) -> dict[str, Any]:
             retrain += ["--bag", str(bag)]
         record["offline_wall_s"] = _run(retrain, log)
         save()
-    if "train_wall_s" not in record:
-        train = ["mdemorl", "train", "--out", str(simulator), "--config", str(config_path)]
+    if train and "train_wall_s" not in record:
+        command = ["mdemorl", "train", "--out", str(simulator), "--config", str(config_path)]
         if _finished_epochs(simulator) > 0:
-            train.append("--resume")
-        record["train_wall_s"] = _run(train + ["--no-progress"], log)
+            command.append("--resume")
+        record["train_wall_s"] = _run(command + ["--no-progress"], log)
         save()
-    runs = (("online", online), ("offline", offline), ("train", simulator))
+    runs = [("online", online), ("offline", offline)]
+    if "train_wall_s" in record:
+        runs.append(("train", simulator))
     for name, run_dir in runs:
         if f"{name}_eval" not in record:
             record[f"{name}_eval"] = _evaluate(run_dir, episodes)
@@ -133,6 +150,7 @@ def run_seed(seed: int, runs_dir: Path, episodes: int) -> dict[str, Any]:
     record.update(
         seed=seed,
         epochs=epochs,
+        offline_progress_identical=_same_progress(online, offline),
         bags=[bag.name for bag in bags],
         **{f"{name}_epoch_seconds": _epoch_seconds(run_dir) for name, run_dir in runs},
         **{f"{name}_env_steps": int(_progress(run_dir)[-1]["env_steps"]) for name, run_dir in runs},
@@ -171,12 +189,15 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/ros_offline_equivalence"))
+    parser.add_argument(
+        "--no-train", action="store_true", help="skip the mdemorl train runs (report the others)"
+    )
     args = parser.parse_args()
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for seed in args.seeds:
         print(f"[equivalence] seed {seed}", file=sys.stderr, flush=True)
-        records.append(run_seed(seed, args.runs_dir, args.episodes))
+        records.append(run_seed(seed, args.runs_dir, args.episodes, train=not args.no_train))
     payload = {
         "trainer_config": TRAINER_CONFIG,
         "episodes": args.episodes,
