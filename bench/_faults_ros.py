@@ -4,9 +4,11 @@
 
 - SIGKILL of the torque controller next to the motor driver on the simulated CAN bus, idle and
   with a trainer-like CPU load (bench/_faults_ros_kill.py): kill-to-zero-torque figures;
-- corrupted /effort_command (motor driver, sim robot), /joint_states (torque controller),
-  PolicyUpdate (torque controller) and Transition (trainer) messages (bench/_faults_ros_inputs.py,
-  bench/_faults_ros_learning.py): every one counted on /diagnostics, none acting;
+- corrupted /effort_command (motor driver, sim robot; out-of-order and duplicated commands
+  too), /joint_states (torque controller), PolicyUpdate (torque controller), Transition
+  (trainer) and /mdemorl/controller_phase (sim robot, trainer) messages
+  (bench/_faults_ros_inputs.py, bench/_faults_ros_learning.py, bench/_faults_ros_phase.py):
+  every one counted on /diagnostics, none acting;
 - the CAN bus and the serial IMU failing mid-run (bench/_faults_ros_bus.py);
 - SIGKILL of the sim robot (and, full run only, of the motor driver) under a running torque
   controller, relaunched (bench/_faults_ros_robot_kill.py): stale states detected, nothing
@@ -38,10 +40,10 @@ from _faults_ros_learning import corrupt_controller, corrupt_transitions
 from _faults_ros_robot_kill import robot_kill
 
 NOT_COVERED = [
-    "out-of-order EffortCommand sequence numbers: the driver judges freshness by the stamp "
-    "(max_command_age), not by the sequence number",
-    "corrupted /mdemorl/controller_phase (sim robot pause, trainer accounting) and the monitor "
-    "and Foxglove nodes",
+    "the monitor and Foxglove nodes' subscriptions (display only: they act on nothing; the "
+    "monitor shows a corrupted /mdemorl/controller_phase as it came)",
+    "stochlite_sim_node's /mdemorl/controller_phase: the same controller_phase_rejection "
+    "(mdemorl_ros.ros_common) as the leg's sim robot, which is covered",
     "the motors' side of a SIGKILLed motor driver: with the driver gone nothing sends them a "
     "command, so only the motors' firmware CAN timeout stops them (HARDWARE.md); the controller's "
     "side is covered",
@@ -74,6 +76,17 @@ FIXED = [
     "counts as a missed reply, torque is zeroed after max_missed_replies ticks and the fault "
     "latches the e-stop after fault_latch_timeout (0.1 s) until ~/estop false; garbage frames "
     "make the bus status WARN",
+    "motor_driver_node, sim_robot_node: an EffortCommand delivered after a newer one (older "
+    "stamp, still within max_command_age) or twice (same stamp and sequence) was applied, "
+    "putting an old torque back for a tick; freshness was judged by the stamp's age only. Now "
+    "the safety gate rejects it (rejected_out_of_order on /diagnostics): order by the stamp, "
+    "the sequence only tells a duplicate, so a restarted controller (sequence 0) is accepted",
+    "sim_robot_node: any /mdemorl/controller_phase other than 'acting' (an unknown string, an "
+    "empty one) started the hold timer and paused the physics; trainer_node took any report "
+    "into its diagnostics and robot-time accounting (NaN or negative seconds into "
+    "TrainingStatus); neither counted anything. Now mdemorl_ros.protocol.phase_rejection "
+    "rejects unknown phases and protocols and NaN/Inf/negative seconds (also in "
+    "stochlite_sim_node), counted as phase_rejected_* on /diagnostics",
     "imu_node: line noise that looked like a short reply raised ValueError and an unplugged "
     "port raised SerialException out of the timer callback, killing the node; bno055 now turns "
     "both into BNO055Error (retried, counted, ERROR on /diagnostics)",

@@ -6,6 +6,11 @@ by exactly ``repeats`` (``counted``), nothing corrupted may have acted (``bad_ap
 torque while only corrupted commands arrive, controller commands while only corrupted joint
 states arrive, a policy loaded or a transition stored from a corrupted message), and a valid
 message afterwards must still be obeyed (``alive``: the node keeps running).
+
+Out-of-order /effort_command (:func:`order_faults`) needs a command accepted first: each case
+sends a valid one, waits until the joint states show it applied, then the corrupted one (older
+stamp, or a duplicate), all inside the 10 ms max_command_age. The valid commands afterwards have
+sequence 0 again (a restarted controller) and must be obeyed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from _faults_ros_common import Recorder, count_tracebacks, record_for
 
 SPACING = 0.05  # s between corrupted messages: ≫ a 2 ms loop's callback latency
 JOINTS = ["hip", "knee"]
+# Out-of-order cases: the accepted command is stamped LEAD ahead (within the gates' 5 ms
+# max_future_skew) so the corrupted one, stamped before it, stays fresh for longer; one whose
+# accepted command is not seen applied within CONFIRM_WITHIN is not sent (it could go stale).
+LEAD = 0.004  # s
+CONFIRM_WITHIN = 0.006  # s
+GOOD_HIP, BAD_HIP = 0.3, -1.5  # N*m: the accepted command's hip torque, the corrupted one's
 
 
 def _stamp(node: Any, offset: float) -> Any:
@@ -103,6 +114,68 @@ def inject(
     return per_case, bad
 
 
+def _command(node: Any, hip: float, stamp: Any, sequence: int) -> Any:
+    from mdemorl_msgs.msg import EffortCommand
+
+    msg = EffortCommand(name=JOINTS, effort=[hip, 0.0], sequence=sequence)
+    msg.header.stamp = stamp
+    return msg
+
+
+def order_faults(
+    recorder: Recorder, publisher: Any, repeats: int
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Per case an accepted command then one delivered out of order after it (``older_stamp``:
+    stamped 1 ms before it, ``duplicate``: its stamp and sequence again); per case sent/counted,
+    and the corrupted hip torque seen applied. A corrupted command that arrives after
+    max_command_age is rightly rejected as stale instead: reported as ``late``, not as sent; an
+    attempt whose accepted command was not seen applied in time as ``skipped_unconfirmed``."""
+    from rclpy.duration import Duration
+    from rclpy.time import Time
+
+    per_case: dict[str, dict[str, int]] = {}
+    bad = 0
+    values = recorder.fresh_diagnostics("safety") or {}
+    for kind in ("older_stamp", "duplicate"):
+        before = {
+            key: int(values.get(key, "0")) for key in ("rejected_out_of_order", "rejected_stale")
+        }
+        sent = skipped = 0
+        for attempt in range(20 * repeats):
+            if sent == repeats:
+                break
+            sequence = 1_000_000 + attempt  # far from the restarted controller's 0 afterwards
+            stamp = _stamp(recorder.node, LEAD)
+            mark = len(recorder.states)
+            publisher.publish(_command(recorder.node, GOOD_HIP, stamp, sequence))
+            began = time.monotonic()
+            seen = False
+            while not seen and time.monotonic() - began < CONFIRM_WITHIN:
+                recorder.harness.executor.spin_once(timeout_sec=0.0005)
+                seen = any(abs(e[0] - GOOD_HIP) < 0.05 for _, e in recorder.states[mark:])
+            if seen:
+                if kind == "older_stamp":
+                    earlier = Time.from_msg(stamp) - Duration(nanoseconds=1_000_000)
+                    stamp, sequence = earlier.to_msg(), sequence + 1
+                publisher.publish(_command(recorder.node, BAD_HIP, stamp, sequence))
+                sent += 1
+            else:
+                skipped += 1
+            recorder.wait(SPACING)
+            bad += sum(e[0] < BAD_HIP / 2 for _, e in recorder.states[mark:])
+        recorder.wait(0.1)
+        values = recorder.fresh_diagnostics("safety") or {}
+        grown = {key: int(values.get(key, "0")) - n for key, n in before.items()}
+        late = grown["rejected_stale"]
+        per_case[kind] = {
+            "sent": sent - late,
+            "counted": grown["rejected_out_of_order"],
+            "late": late,
+            "skipped_unconfirmed": skipped,
+        }
+    return per_case, bad
+
+
 def effort_faults(
     harness: Any, recorder: Recorder, process: Any, repeats: int, node: str
 ) -> dict[str, Any]:
@@ -118,6 +191,8 @@ def effort_faults(
         return sum(any(abs(e) > 0.01 for e in efforts) for _, efforts in recorder.states)
 
     per_case, bad = inject(recorder, publisher, effort_cases(), "safety", repeats, torque_states)
+    order_cases, order_bad = order_faults(recorder, publisher, repeats)
+    per_case, bad = {**per_case, **order_cases}, bad + order_bad
     mark = len(recorder.states)
     end = time.monotonic() + 0.3
     while time.monotonic() < end:
@@ -132,18 +207,33 @@ def effort_faults(
     )
 
 
-def corrupt_sim_efforts(repeats: int, salt: int) -> dict[str, Any]:
-    """:func:`effort_faults` against the sim robot in its own process."""
+def corrupt_sim_efforts(repeats: int, salt: int) -> list[dict[str, Any]]:
+    """:func:`effort_faults`, then the corrupted controller phases of
+    :func:`_faults_ros_phase.phase_faults`, against the sim robot in its own process (pausing
+    as soon as the controller holds; nothing reports a phase before those cases)."""
+    from _faults_ros_phase import phase_faults, sim_paused
+
     from mdemorl_ros.ros_testing import RosHarness
 
     harness = RosHarness(salt=salt)
     try:
         recorder = Recorder(harness, "faults_effort_probe")
         process = harness.start(
-            "leg2r_driver.sim_robot_node", {"diagnostics_rate": 5.0, "pause_after_hold": -1.0}
+            "leg2r_driver.sim_robot_node", {"diagnostics_rate": 5.0, "pause_after_hold": 0.0}
         )
         harness.spin_until(lambda: len(recorder.states) > 10, 60.0)
-        return effort_faults(harness, recorder, process, repeats, "sim_robot_node")
+        return [
+            effort_faults(harness, recorder, process, repeats, "sim_robot_node"),
+            phase_faults(
+                harness,
+                recorder,
+                process,
+                repeats,
+                "sim_robot_node",
+                "sim_robot_node: safety",
+                sim_paused,
+            ),
+        ]
     finally:
         harness.close()
 

@@ -128,7 +128,11 @@ def transition_cases() -> tuple[dict[str, Callable[[], Any]], Callable[[], Any]]
     return cases, transition()
 
 
-def corrupt_transitions(repeats: int, salt: int) -> dict[str, Any]:
+def corrupt_transitions(repeats: int, salt: int) -> list[dict[str, Any]]:
+    """Corrupted Transitions into a trainer node, then the corrupted controller phases of
+    :func:`_faults_ros_phase.phase_faults`; one record each."""
+    from _faults_ros_phase import phase_faults, trainer_took_hold
+
     from mdemorl_msgs.msg import Transition
     from mdemorl_ros.ros_common import TRANSITION_QOS
     from mdemorl_ros.ros_testing import RosHarness
@@ -170,9 +174,12 @@ def corrupt_transitions(repeats: int, salt: int) -> dict[str, Any]:
         values = recorder.fresh_diagnostics("trainer_node") or values
         alive = int(values.get("epoch_transitions", "0")) == stored_before + bad + 1
         tracebacks = count_tracebacks(harness.output(process))
+        phases = phase_faults(
+            harness, recorder, process, repeats, "trainer_node", "trainer_node", trainer_took_hold
+        )
     finally:
         harness.close()
-    return record_for(
+    transitions = record_for(
         "corrupted Transition on /mdemorl/transition",
         "trainer_node",
         per_case,
@@ -180,3 +187,4 @@ def corrupt_transitions(repeats: int, salt: int) -> dict[str, Any]:
         alive=alive,
         tracebacks=tracebacks,
     )
+    return [transitions, phases]

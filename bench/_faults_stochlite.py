@@ -8,6 +8,9 @@ controller, on the simulated B3M bus (issue 12).
   points), the simulated B3M bus failing mid-run (a servo silent, bad checksums, short replies,
   for 3 requests and until cleared; garbage bytes on the line; the pty closed)
   (bench/_faults_stochlite_driver.py, the driver in this process: bench/_faults_stochlite_rig.py);
+- corrupted /imu/data into servo_driver_node's attitude guard (NaN/Inf, non-unit quaternions,
+  stale, future and missing stamps) and the IMU lost (silent, or only NaN samples, for longer
+  than attitude_timeout) (bench/_faults_stochlite_imu.py);
 - corrupted /joint_states, /imu/data and PolicyUpdate into gait_controller_node, and SIGKILL of
   the gait controller walking the servo driver: the watchdog's HOLD, then FREE
   (bench/_faults_stochlite_gait.py).
@@ -26,6 +29,7 @@ from typing import Any
 from _faults_ros import _guarded
 from _faults_stochlite_driver import bus_faults, target_faults
 from _faults_stochlite_gait import gait_input_faults, gait_kill_series
+from _faults_stochlite_imu import imu_faults, imu_loss_faults
 from _faults_stochlite_rig import DriverRig
 
 NOT_COVERED = [
@@ -34,8 +38,8 @@ NOT_COVERED = [
     "SIGKILL of servo_driver_node itself: with the driver gone nothing talks to the servos, and "
     "the simulated B3M has no command timeout and HARDWARE.md names none for the real servo: "
     "they keep their last mode",
-    "corrupted /imu/data into servo_driver_node (its attitude guard): NaN roll/pitch never "
-    "latch the e-stop, and are not counted",
+    "stochlite_sim_node's /mdemorl/controller_phase (its physics pause): the leg's sim robot "
+    "runs the same check (controller_phase_rejection) and is covered in the ros family",
     "corrupted /stochlite/posture commands and the reset service of gait_controller_node",
     "a real RS-485 adaptor and real B3M servos: the bus faults are injected into the simulated "
     "bus on a pty, in the driver's own process (a late simulated reply also counts as a failure "
@@ -54,6 +58,13 @@ FIXED = [
     "IndexError in the callback; NaN/Inf states, future stamps and NaN IMU samples were used "
     "and nothing was counted; now rejected (leg2r_driver.controller_core.select_joint_state) "
     "and counted as states_rejected_* / imu_rejected_non_finite on /diagnostics",
+    "servo_driver_node: corrupted /imu/data went straight into the attitude guard, nothing "
+    "counted: a NaN or Inf in x or y came out as a clamped pitch of 90 deg and latched the "
+    "e-stop (a NaN roll alone never would), a non-unit quaternion's meaningless roll and pitch "
+    "were used, and stale or future samples were trusted; nothing "
+    "noticed an IMU that went silent or bad (the guard blind while the robot walked). Now "
+    "servo_safety rejects them, counted as imu_rejected_* on /diagnostics, and no valid "
+    "attitude for attitude_timeout (0.5 s) once one has arrived latches the e-stop (servos FREE)",
     "gait_controller_node: a PolicyUpdate declaring the right dims for an actor of other dims "
     "raised in the policy loader thread's warm-up call and ended the thread: no later policy was "
     "loaded; the actor's own dims are now checked (rejected and counted)",
@@ -61,13 +72,19 @@ FIXED = [
 
 
 def _driver_faults(repeats: int, salt: int) -> list[dict[str, Any]]:
-    """Targets first, then the bus faults (the pty closed last: it cannot be undone)."""
+    """Targets and the IMU first, then the bus faults (the pty closed last: it cannot be
+    undone)."""
     from mdemorl_ros.ros_testing import RosHarness
 
     harness = RosHarness(salt=salt)
     rig = DriverRig(int(harness.env["ROS_DOMAIN_ID"]))
     try:
-        records = [target_faults(rig, repeats), *bus_faults(rig)]
+        records = [
+            target_faults(rig, repeats),
+            imu_faults(rig, repeats),
+            *imu_loss_faults(rig),
+            *bus_faults(rig),
+        ]
         caught = list(rig.faults.caught)
     finally:
         rig.close()

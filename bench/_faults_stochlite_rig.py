@@ -109,6 +109,8 @@ class DriverRig:
         self.spinner = threading.Thread(target=self.executor.spin, name="rig-executor", daemon=True)
         self.spinner.start()
         self.feed: Callable[[], None] | None = None
+        self.imu_feed = True  # False: no level IMU sample; imu_substitute() instead, if set
+        self.imu_substitute: Callable[[], None] | None = None
         self._stop_feed = threading.Event()
         self.feeder = threading.Thread(target=self._feed, name="rig-feeder", daemon=True)
         self.feeder.start()
@@ -117,14 +119,18 @@ class DriverRig:
         self.states += 1
 
     def _feed(self) -> None:
-        """Every 10 ms: a level IMU sample, and ``feed()`` (valid targets) when set."""
+        """Every 10 ms: a level IMU sample (or ``imu_substitute()``, or nothing, while
+        ``imu_feed`` is False), and ``feed()`` (valid targets) when set."""
         from sensor_msgs.msg import Imu
 
         while not self._stop_feed.is_set():
-            imu = Imu()
-            imu.orientation.w = 1.0
-            imu.header.stamp = self.probe.get_clock().now().to_msg()
-            self.imu_pub.publish(imu)
+            if self.imu_feed:
+                imu = Imu()
+                imu.orientation.w = 1.0
+                imu.header.stamp = self.probe.get_clock().now().to_msg()
+                self.imu_pub.publish(imu)
+            elif (substitute := self.imu_substitute) is not None:
+                substitute()
             feed = self.feed
             if feed is not None:
                 feed()

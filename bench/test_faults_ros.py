@@ -1,7 +1,8 @@
 """Quick CI subset of the fault-injection suite: the ROS family (bench/_faults_ros.py).
 
 Runs ``run(quick=True)`` (3 controller kills idle and 3 loaded against the motor driver on the
-simulated CAN bus, every kind of corrupted message into each subscribing node, CAN bus and IMU
+simulated CAN bus, every kind of corrupted message into each subscribing node (out-of-order and
+duplicated effort commands, corrupted controller phases too), CAN bus and IMU
 failures; the same code ``bench/faults.py`` runs in full) and asserts the reliability claims:
 no corrupted or stale command ever acted, no unhandled traceback in any node, every corrupted
 message counted on /diagnostics, zero torque after every kill, every bus fault latched and
@@ -49,13 +50,23 @@ def test_zero_bad_commands_applied_and_zero_tracebacks(result: dict[str, Any]) -
 def test_every_corrupted_message_is_counted_and_the_node_keeps_running(
     result: dict[str, Any],
 ) -> None:
-    for prefix in ("corrupted /effort_command", "corrupted /joint_states", "corrupted Policy"):
+    prefixes = (
+        "corrupted /effort_command",
+        "corrupted /joint_states",
+        "corrupted Policy",
+        "corrupted /mdemorl/controller_phase",
+    )
+    for prefix in prefixes:
         for record in _records(result, prefix):
             for kind, case in record["cases"].items():
                 assert case["sent"] > 0 and case["counted"] == case["sent"], (record["fault"], kind)
             assert record["alive"], record["fault"]
     targets = {r["target"] for r in _records(result, "corrupted /effort_command")}
     assert targets == {"motor_driver_node", "sim_robot_node"}
+    for record in _records(result, "corrupted /effort_command"):
+        assert {"older_stamp", "duplicate"} <= set(record["cases"]), record["target"]
+    targets = {r["target"] for r in _records(result, "corrupted /mdemorl/controller_phase")}
+    assert targets == {"sim_robot_node", "trainer_node"}
     transitions = _records(result, "corrupted Transition")[0]
     assert all(c["counted"] == c["sent"] for c in transitions["cases"].values())
 

@@ -1,7 +1,8 @@
 """Quick CI subset of the fault-injection suite: the StochLite family (bench/_faults_stochlite.py).
 
 Runs ``run(quick=True)`` (every kind of corrupted joint target twice into servo_driver_node, the
-simulated B3M bus failing in seven ways, every kind of corrupted /joint_states, /imu/data and
+simulated B3M bus failing in seven ways, every kind of corrupted /imu/data into its attitude
+guard and the IMU lost (silent, NaN only), every kind of corrupted /joint_states, /imu/data and
 PolicyUpdate into gait_controller_node, two SIGKILLs of the gait controller next to the driver;
 the same code ``bench/faults.py --only stochlite`` runs in full) and asserts the reliability
 claims: nothing corrupted ever moved a servo or reached the controller's output, no unhandled
@@ -59,6 +60,17 @@ def test_every_corrupted_message_is_counted_and_the_node_keeps_running(
             for kind, case in record["cases"].items():
                 assert case["sent"] > 0 and case["counted"] == case["sent"], (record["fault"], kind)
             assert record["alive"], record["fault"]
+
+
+def test_the_attitude_guard_rejects_bad_imu_samples_and_latches_on_a_lost_imu(
+    result: dict[str, Any],
+) -> None:
+    targets = {r["target"] for r in _records(result, "corrupted /imu/data")}
+    assert targets == {"gait_controller_node", "servo_driver_node"}
+    lost = _records(result, "IMU: ")
+    assert len(lost) == 2
+    for record in lost:
+        assert all(record["outcomes"].values()), (record["fault"], record["outcomes"])
 
 
 def test_bus_faults_are_counted_or_latched_and_relaxed(result: dict[str, Any]) -> None:

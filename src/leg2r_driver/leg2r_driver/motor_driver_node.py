@@ -55,7 +55,7 @@ from mdemorl_ros.ros_common import (
     diagnostic_status,
     make_control_loop,
     run_node,
-    stamp_to_seconds,
+    stamp_to_nanoseconds,
     stop_own_executor,
 )
 
@@ -183,9 +183,11 @@ class MotorDriverNode(Node):
         )
 
     def on_command(self, msg: EffortCommand) -> None:
-        age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp)
+        stamp_ns = stamp_to_nanoseconds(msg.header.stamp)
+        age = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
+        order = (stamp_ns, int(msg.sequence))
         with self.lock:
-            reason = self.gate.submit(list(msg.name), list(msg.effort), stamp_age=age)
+            reason = self.gate.submit(list(msg.name), list(msg.effort), stamp_age=age, order=order)
         if reason is not None:
             self.get_logger().debug(f"command {msg.sequence} rejected: {reason.value}")
 

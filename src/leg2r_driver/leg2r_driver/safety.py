@@ -4,7 +4,10 @@ Both the hardware driver and the simulated robot put every effort command throug
 :class:`SafetyGate`, so the simulator obeys exactly the semantics the motors get:
 
 - validation: a command with NaN/Inf, a length mismatch, an unknown or duplicate joint name, or a
-  stale (or future) stamp is rejected, counted and never applied;
+  stale (or future) stamp is rejected, counted and never applied; so is one delivered out of
+  order: stamped before the last accepted command, or a duplicate of it (same stamp and
+  sequence). Order is judged by the stamp, the sequence only tells a duplicate from a distinct
+  command of the same stamp, so a restarted sender (sequence back at 0) is accepted;
 - torque clamp: accepted efforts are clamped to the per-joint limits (and counted when clamped);
 - soft joint limits: inside ``soft_limit_margin`` of a position limit a spring-damper torque pushes
   the joint back and damps motion towards the limit (then the total is clamped again);
@@ -48,6 +51,7 @@ class Rejection(enum.Enum):
     DUPLICATE_JOINT = "rejected_duplicate_joint"
     STALE = "rejected_stale"
     FUTURE = "rejected_future_stamp"
+    OUT_OF_ORDER = "rejected_out_of_order"
     ESTOP = "ignored_estop"
 
 
@@ -76,6 +80,29 @@ def command_rejection(
         return Rejection.STALE
     if stamp_age < -max_future_skew:
         return Rejection.FUTURE
+    return None
+
+
+def order_rejection(
+    stamp_ns: int,
+    sequence: int,
+    stamp_age: float,
+    last: tuple[int, int] | None,
+    max_future_skew: float,
+) -> Rejection | None:
+    """OUT_OF_ORDER when a command (``stamp_ns``, ``sequence``; ``stamp_age`` = now - stamp, s)
+    is older than the last accepted one (``last``: its stamp in ns and sequence; None: nothing
+    accepted yet) or a duplicate of it, else None."""
+    if last is None:
+        return None
+    last_ns, last_sequence = last
+    # The last accepted stamp was at most max_future_skew ahead of the clock when accepted; if it
+    # is further ahead now, the clock stepped back (sim time restarted, NTP step) and the old
+    # order means nothing: without this, every later command would be "older" for good.
+    if stamp_age + (stamp_ns - last_ns) * 1e-9 < -max_future_skew:
+        return None
+    if stamp_ns < last_ns or (stamp_ns == last_ns and sequence == last_sequence):
+        return Rejection.OUT_OF_ORDER
     return None
 
 
@@ -205,6 +232,7 @@ class SafetyGate:
         self._upper = np.asarray(config.position_upper, dtype=np.float64)
         self._command = np.zeros(config.num_joints)
         self._last_valid_time: float | None = None
+        self._last_order: tuple[int, int] | None = None  # (stamp ns, sequence) last accepted
         self._estop = False
         self._was_active = False
         self.counters: Counter[str] = Counter()
@@ -216,13 +244,22 @@ class SafetyGate:
         return self._estop
 
     def submit(
-        self, names: Sequence[str], efforts: Sequence[float], stamp_age: float
+        self,
+        names: Sequence[str],
+        efforts: Sequence[float],
+        stamp_age: float,
+        order: tuple[int, int] | None = None,
     ) -> Rejection | None:
         """Offer a command; returns None when accepted, else the reason it was rejected.
 
-        ``stamp_age`` is (receiver now - command stamp) in seconds on a common clock.
+        ``stamp_age`` is (receiver now - command stamp) in seconds on a common clock; ``order``
+        the command's (stamp in integer ns, sequence) for the order check (None: not checked).
         """
         reason = self._validate(names, efforts, stamp_age)
+        if reason is None and order is not None:
+            reason = order_rejection(
+                *order, stamp_age, self._last_order, self.config.max_future_skew
+            )
         if reason is not None:
             self.counters[reason.value] += 1
             return reason
@@ -233,6 +270,8 @@ class SafetyGate:
             self.counters["clamped"] += 1
         self._command = clipped
         self._last_valid_time = self._clock()
+        if order is not None:
+            self._last_order = order
         self.counters["accepted"] += 1
         return None
 

@@ -53,6 +53,7 @@ from mdemorl_ros.node_parameters import (
     STDDEV,
     Rule,
 )
+from mdemorl_ros.protocol import PHASE_REJECTIONS
 from mdemorl_ros.realtime import loop_statistics_record, prepare_loop_thread
 from mdemorl_ros.ros_common import (
     CONTROL_SWITCH_INTERVAL,
@@ -65,11 +66,12 @@ from mdemorl_ros.ros_common import (
     MONITOR_QOS,
     PHASE_QOS,
     STATE_QOS,
+    controller_phase_rejection,
     declare,
     diagnostic_status,
     make_control_loop,
     run_node,
-    stamp_to_seconds,
+    stamp_to_nanoseconds,
     stop_own_executor,
 )
 
@@ -153,6 +155,7 @@ class SimRobotNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
         self.create_subscription(EffortCommand, EFFORT_COMMAND_TOPIC, self.on_command, STATE_QOS)
         self.hold_since: float | None = None  # monotonic time the controller's hold began
+        self.phase_counters = dict.fromkeys(PHASE_REJECTIONS, 0)
         self.paused_seconds = 0.0
         if s["pause_after_hold"] >= 0.0:
             self.create_subscription(
@@ -169,11 +172,17 @@ class SimRobotNode(Node):
         )
 
     def on_command(self, msg: EffortCommand) -> None:
-        age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp)
+        stamp_ns = stamp_to_nanoseconds(msg.header.stamp)
+        age = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
+        order = (stamp_ns, int(msg.sequence))
         with self.lock:
-            self.gate.submit(list(msg.name), list(msg.effort), stamp_age=age)
+            self.gate.submit(list(msg.name), list(msg.effort), stamp_age=age, order=order)
 
     def on_phase(self, msg: ControllerPhase) -> None:
+        rejected = controller_phase_rejection(msg)
+        if rejected is not None:  # e.g. an unknown phase string must not pause the physics
+            self.phase_counters[rejected] += 1
+            return
         if msg.phase == "acting":
             self.hold_since = None
         elif self.hold_since is None:
@@ -273,6 +282,7 @@ class SimRobotNode(Node):
                 "paused": self.paused(),
                 "paused_seconds": self.paused_seconds,
                 **counts,
+                **self.phase_counters,
             },
         )
         loop = diagnostic_status(

@@ -76,6 +76,62 @@ def test_invalid_commands_are_rejected_counted_and_never_applied(
     np.testing.assert_allclose(gate.output(Q0, Q0).torque, [1.0, 1.0])
 
 
+MS = 1_000_000  # ns
+
+
+@pytest.mark.parametrize(
+    ("stamp_ns", "sequence", "age"),
+    [
+        (999 * MS, 8, 0.003),  # delivered after a newer command (sequence says nothing)
+        (1000 * MS, 7, 0.002),  # the same command delivered twice
+    ],
+)
+def test_out_of_order_commands_are_rejected_counted_and_never_applied(
+    stamp_ns: int, sequence: int, age: float
+) -> None:
+    gate, _ = make_gate()
+    assert gate.submit(NAMES, [1.0, 1.0], stamp_age=0.002, order=(1000 * MS, 7)) is None
+    reason = gate.submit(NAMES, [-2.0, -3.0], stamp_age=age, order=(stamp_ns, sequence))
+    assert reason is Rejection.OUT_OF_ORDER
+    assert gate.counters["rejected_out_of_order"] == 1 and gate.counters["accepted"] == 1
+    np.testing.assert_allclose(gate.output(Q0, Q0).torque, [1.0, 1.0])
+
+
+def test_rejected_out_of_order_commands_do_not_move_the_order() -> None:
+    gate, _ = make_gate()
+    gate.submit(NAMES, [1.0, 1.0], stamp_age=0.0, order=(1000 * MS, 5))
+    gate.submit(NAMES, [2.0, 2.0], stamp_age=0.002, order=(998 * MS, 6))  # rejected
+    assert gate.submit(NAMES, [0.5, 0.5], stamp_age=0.0, order=(999 * MS, 7)) is (
+        Rejection.OUT_OF_ORDER
+    )  # still older than the last accepted one
+    assert gate.counters["rejected_out_of_order"] == 2
+
+
+@pytest.mark.parametrize(
+    ("stamp_ns", "sequence"),
+    [
+        (1001 * MS, 0),  # a restarted controller: sequence back at 0, newer stamp
+        (1000 * MS, 8),  # a distinct command with the same stamp (coarse sender clock)
+    ],
+)
+def test_newer_or_distinct_commands_are_accepted_whatever_their_sequence(
+    stamp_ns: int, sequence: int
+) -> None:
+    gate, _ = make_gate()
+    gate.submit(NAMES, [1.0, 1.0], stamp_age=0.0, order=(1000 * MS, 7))
+    assert gate.submit(NAMES, [0.5, 0.5], stamp_age=0.0, order=(stamp_ns, sequence)) is None
+    np.testing.assert_allclose(gate.output(Q0, Q0).torque, [0.5, 0.5])
+
+
+def test_a_clock_stepped_back_does_not_block_commands_forever() -> None:
+    gate, _ = make_gate()
+    gate.submit(NAMES, [1.0, 1.0], stamp_age=0.0, order=(5000 * MS, 7))
+    # The receiver's clock now reads 1 s earlier: the fresh command is "older" than the last one,
+    # but the last one lies 1 s in the future of the clock, beyond max_future_skew.
+    assert gate.submit(NAMES, [0.5, 0.5], stamp_age=0.001, order=(3999 * MS, 8)) is None
+    np.testing.assert_allclose(gate.output(Q0, Q0).torque, [0.5, 0.5])
+
+
 def test_oversized_efforts_are_clamped_and_counted() -> None:
     gate, _ = make_gate()
     assert gate.submit(NAMES, [50.0, -1e9], stamp_age=0.0) is None

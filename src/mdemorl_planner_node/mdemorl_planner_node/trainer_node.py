@@ -26,8 +26,9 @@ Protocols (``protocol``):
 ``/mdemorl/training_status`` adds the protocol's accounting to the epoch's numbers: transitions
 received, the epoch's stale transitions and their largest staleness (versions behind), the peak
 of the queue during the update, the update time and the robot time acting / holding (from the
-controller's ``/mdemorl/controller_phase``). ``/diagnostics`` (``trainer_node``) reports the same
-live at ``diagnostics_rate``.
+controller's ``/mdemorl/controller_phase``; a malformed report is ignored and counted as
+``phase_rejected_*``). ``/diagnostics`` (``trainer_node``) reports the same live at
+``diagnostics_rate``.
 
 Parameters (see stochlite_bringup/config/trainer_leg2r.yaml):
   run_dir (string, required), config_file ("": YAML of mdemorl train's config), overrides
@@ -67,6 +68,7 @@ from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, TrainingStatus, Tran
 from mdemorl_planner_node.bag_recorder import BagRecorder
 from mdemorl_planner_node.trainer_parameters import DEFAULTS, PARAMETER_RULES, resolve_node_config
 from mdemorl_planner_node.trainer_reports import diagnostic_level, training_status
+from mdemorl_ros.protocol import PHASE_REJECTIONS
 from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -79,6 +81,7 @@ from mdemorl_ros.ros_common import (
     POLICY_TOPIC,
     TRANSITION_QOS,
     TRANSITION_TOPIC,
+    controller_phase_rejection,
     declare,
     diagnostic_status,
 )
@@ -115,6 +118,7 @@ class TrainerNode(Node):
         self.task_hash = task_hash_of(params)
         self.foreign_task = ""  # the controller's task hash when it differs from ours
         self.refused = 0
+        self.phase_rejected = dict.fromkeys(PHASE_REJECTIONS, 0)
         env.close()
         run_dir = Path(str(p["run_dir"]))
         self.trainer = OnlineTrainer(config, run_dir, obs_dim, act_dim, resume=bool(p["resume"]))
@@ -173,6 +177,10 @@ class TrainerNode(Node):
         )
 
     def on_phase(self, msg: ControllerPhase) -> None:
+        rejected = controller_phase_rejection(msg)
+        if rejected is not None:  # a NaN robot time must not reach the training status
+            self.phase_rejected[rejected] += 1
+            return
         self.controller = msg
         foreign = bool(self.task_hash and msg.task_hash and msg.task_hash != self.task_hash)
         self.foreign_task = msg.task_hash if foreign else ""
@@ -375,6 +383,7 @@ class TrainerNode(Node):
             "staleness_max": stats["staleness_max"],
             "rejected": trainer.rejected,
             "refused_foreign_task": self.refused,
+            **self.phase_rejected,
             "task_hash": self.task_hash,
             "last_update_seconds": trainer.last_update_seconds,
             "since_last_update_s": now - self.last_update_at if self.last_update_at else math.nan,

@@ -9,15 +9,41 @@ next policy step. The leg's and the quadruped's controller cores implement both 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 PROTOCOLS = ("episodic", "async")
+CONTROLLER_PHASES = ("waiting", "acting", "holding")
+"""The phases a controller reports on ``/mdemorl/controller_phase`` (ControllerPhase.msg)."""
+PHASE_REJECTIONS = (
+    "phase_rejected_unknown_phase",
+    "phase_rejected_unknown_protocol",
+    "phase_rejected_bad_seconds",
+)
+"""The diagnostics counters of :func:`phase_rejection` (subscribers report them from 0)."""
 DEFAULT_ACTIONS = ("zero", "random", "hold")
 """What a controller does before any request (async): zero action, uniform random actions, or
 its safe hold (which records no transitions)."""
+
+
+def phase_rejection(phase: str, protocol: str, seconds: Sequence[float]) -> str | None:
+    """The diagnostics counter a malformed controller phase report is rejected under, or None:
+    an unknown ``phase`` or ``protocol``, or an accumulated time (``seconds``: acting, holding)
+    that is NaN, infinite or negative. A subscriber ignores a rejected report as a whole (one bad
+    field makes the others suspect): a corrupted phase must neither pause a simulation nor
+    enter the trainer's robot-time accounting."""
+    unknown_phase, unknown_protocol, bad_seconds = PHASE_REJECTIONS
+    if phase not in CONTROLLER_PHASES:
+        return unknown_phase
+    if protocol not in PROTOCOLS:
+        return unknown_protocol
+    if not all(math.isfinite(value) and value >= 0.0 for value in seconds):
+        return bad_seconds
+    return None
+
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 """obs [observation_dim] float32 -> action [action_dim] in [-1, 1]."""

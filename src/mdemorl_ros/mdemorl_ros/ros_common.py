@@ -33,10 +33,10 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from mdemorl_msgs.msg import Transition
+from mdemorl_msgs.msg import ControllerPhase, Transition
 from mdemorl_ros.loop_timing import DeadlineLoop
 from mdemorl_ros.node_parameters import Rule, check_parameters, wrong_type
-from mdemorl_ros.protocol import TransitionRecord
+from mdemorl_ros.protocol import TransitionRecord, phase_rejection
 
 STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -73,6 +73,17 @@ CONTROL_SWITCH_INTERVAL = 0.0002  # s, GIL switch interval for the nodes with a 
 
 def stamp_to_seconds(stamp: Time) -> float:
     return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+
+
+def stamp_to_nanoseconds(stamp: Time) -> int:
+    """The stamp as an exact integer (a float of seconds since 1970 blurs below ~0.5 us, too
+    coarse to tell a re-delivered message from the next one)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def controller_phase_rejection(msg: ControllerPhase) -> str | None:
+    """:func:`protocol.phase_rejection` of a ControllerPhase message (every subscriber's check)."""
+    return phase_rejection(msg.phase, msg.protocol, (msg.acting_seconds, msg.holding_seconds))
 
 
 def transition_message(record: TransitionRecord, stamp: Time) -> Transition:

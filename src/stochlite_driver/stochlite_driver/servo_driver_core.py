@@ -118,6 +118,7 @@ class ServoDriverCore:
         self._read_motion()
         self._read_telemetry()
         self.safety.check_servos(self.temperature, self.current)
+        self.safety.check_attitude()
         return JointState12(self.position.copy(), self.velocity.copy(), self.current.copy())
 
     def _set_mode(self, i: int, mode: RunMode, measured: np.ndarray) -> None:

@@ -12,7 +12,9 @@ amperes until that is calibrated against the servo's torque curve) and, at
 ``diagnostics_rate``, ``/diagnostics``: one status per servo (temperature, current, voltage,
 error status, reply failures by kind, bus timeouts) plus the safety layer and the loop.
 Subscribes joint targets (``ros_io``: one-point JointTrajectory on ``/joint_targets``,
-Float64MultiArray on ``/position_controller/commands``) and ``/imu/data`` for the attitude guard.
+Float64MultiArray on ``/position_controller/commands``) and ``/imu/data`` for the attitude guard
+(corrupted samples rejected and counted as ``imu_rejected_*``; an IMU lost for
+``attitude_timeout`` latches the e-stop: :mod:`servo_safety`).
 Services: ``~/estop`` (SetBool: true latches, false releases). Shutdown leaves the servos FREE.
 
 ``simulate_bus: true`` runs a :class:`b3m_sim.SimulatedB3MBus` in this process and opens its
@@ -53,7 +55,7 @@ from mdemorl_ros.ros_common import (
 from stochlite_driver.b3m import B3MBus
 from stochlite_driver.b3m_sim import SimulatedB3MBus
 from stochlite_driver.robot import JOINT_NAMES, NUM_JOINTS, SERVO_IDS
-from stochlite_driver.ros_io import joint_state_message, roll_pitch
+from stochlite_driver.ros_io import joint_state_message
 from stochlite_driver.servo_driver_core import ServoDriverCore
 from stochlite_driver.servo_node_common import (
     SERVO_NODE_DEFAULTS,
@@ -63,7 +65,7 @@ from stochlite_driver.servo_node_common import (
 )
 from stochlite_driver.servo_safety import ServoPhase
 
-IMU_STALE_AFTER = 1.0  # s without /imu/data before the diagnostics warn (the guard is blind)
+IMU_STALE_AFTER = 1.0  # s without a valid /imu/data sample before the diagnostics warn
 
 DEFAULTS: dict[str, object] = {
     "port": "/dev/ttyUSB0",
@@ -134,12 +136,13 @@ class ServoDriverNode(ServoTargetsNode):
         self.get_logger().info(f"B3M bus {port_name} at {s['baudrate']} baud, {s['loop_rate']} Hz")
 
     def on_imu(self, msg: Imu) -> None:
-        roll, pitch = roll_pitch(msg.orientation)
+        o = msg.orientation
+        stamp = stamp_to_seconds(msg.header.stamp)
         self.counters["imu_messages"] += 1
-        self.last_imu = stamp_to_seconds(msg.header.stamp)
         with self.lock:
             was = self.safety.estop_active
-            self.safety.update_attitude(roll, pitch)
+            if self.safety.submit_imu((o.x, o.y, o.z, o.w), self.now_s() - stamp) is None:
+                self.last_imu = stamp  # the age on /diagnostics is that of the guard's attitude
             if self.safety.estop_active and not was:
                 self.get_logger().error(f"e-stop latched: {self.safety.estop_reason}")
 

@@ -58,6 +58,8 @@ SERVO_NODE_RULES: dict[str, Rule] = {
     "current_limit": Limits(0.0, 100.0, low_open=True),
     "current_limit_duration": Limits(0.0, 60.0),
     "tilt_limit": Limits(0.0, math.pi, low_open=True),
+    "max_imu_age": TIMEOUT_S,
+    "attitude_timeout": TIMEOUT_S,
     "task": tuple(TASK_PARAMS),
     "diagnostics_rate": RATE_HZ,
     "executor_strategy": EXECUTOR_STRATEGIES,

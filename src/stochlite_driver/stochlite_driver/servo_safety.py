@@ -15,7 +15,15 @@ The B3M driver and the simulated StochLite put every joint target through a
 - limits: a motor temperature above ``temperature_limit`` (degC), or a current magnitude above
   ``current_limit`` (A) for ``current_limit_duration`` s, latches the e-stop;
 - attitude guard: a torso roll or pitch beyond ``tilt_limit`` (rad; from the IMU) latches the
-  e-stop: a fallen robot relaxes instead of fighting the ground;
+  e-stop: a fallen robot relaxes instead of fighting the ground. An IMU sample with NaN/Inf, a
+  quaternion whose norm is off 1 by more than ``QUATERNION_NORM_TOLERANCE``, or a stale (older
+  than ``max_imu_age``) or future stamp is rejected and counted (:class:`ImuRejection`), never
+  used. Once a valid attitude has arrived, none for ``attitude_timeout`` s (IMU silent, or only
+  bad samples) latches the e-stop too (:meth:`ServoSafety.check_attitude`, each driver tick): the
+  guard is blind, so the robot gets the fall response (limp), as for any other fault; a release
+  while the IMU is still bad latches again. Before the first valid sample nothing latches (the
+  IMU may start after the driver; the driver's diagnostics warn that the guard is inactive);
+
 - e-stop: latched, with its reason; while active the servos are FREE and targets are ignored
   (counted); after release the layer waits for a fresh target (servos FREE meanwhile), so nothing
   sent before or during the stop is applied.
@@ -35,6 +43,36 @@ import numpy as np
 
 from leg2r_driver.safety import Rejection, command_rejection, ordered_and_clipped
 from stochlite_driver.b3m import RunMode
+from stochlite_driver.robot import roll_pitch
+
+# |norm - 1| a usable orientation quaternion stays within: a BNO055's 14-bit fixed-point
+# quaternion is off by ~1e-4; roll and pitch of a far non-unit one are meaningless.
+QUATERNION_NORM_TOLERANCE = 0.01
+
+
+class ImuRejection(enum.Enum):
+    """Why an IMU sample was not used by the attitude guard (the value is the counter name)."""
+
+    NON_FINITE = "imu_rejected_non_finite"
+    NOT_UNIT = "imu_rejected_not_unit_quaternion"
+    STALE = "imu_rejected_stale"
+    FUTURE = "imu_rejected_future_stamp"
+
+
+def imu_rejection(
+    quaternion: Sequence[float], stamp_age: float, max_imu_age: float, max_future_skew: float
+) -> ImuRejection | None:
+    """Why an orientation (x, y, z, w) stamped ``stamp_age`` s ago (now - stamp) is unusable,
+    or None."""
+    if not all(math.isfinite(v) for v in quaternion):
+        return ImuRejection.NON_FINITE
+    if abs(math.sqrt(sum(v * v for v in quaternion)) - 1.0) > QUATERNION_NORM_TOLERANCE:
+        return ImuRejection.NOT_UNIT
+    if not math.isfinite(stamp_age) or stamp_age > max_imu_age:
+        return ImuRejection.STALE
+    if stamp_age < -max_future_skew:
+        return ImuRejection.FUTURE
+    return None
 
 
 class ServoPhase(enum.Enum):
@@ -70,6 +108,8 @@ class ServoSafetyConfig:
     current_limit: float = 4.0  # A, |current| of one servo
     current_limit_duration: float = 0.5  # s the current may stay above the limit
     tilt_limit: float = 1.3  # rad (75 deg), |roll| or |pitch| of the torso
+    max_imu_age: float = 0.1  # s; older IMU samples are stale
+    attitude_timeout: float = 0.5  # s without a valid attitude (after the first) before e-stop
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)
@@ -93,6 +133,8 @@ class ServoSafetyConfig:
             "temperature_limit",
             "current_limit",
             "tilt_limit",
+            "max_imu_age",
+            "attitude_timeout",
         ):
             if not getattr(self, field) > 0.0:
                 raise ValueError(
@@ -130,6 +172,7 @@ class ServoSafety:
         self._last_valid: float | None = None
         self._last_output: float | None = None
         self._over_current_since: float | None = None
+        self._last_attitude: float | None = None  # clock time of the last valid attitude
         self.estop_reason = ""
         self.counters: Counter[str] = Counter()
         self._was_active = False
@@ -183,11 +226,37 @@ class ServoSafety:
         self._sent = None
         self._over_current_since = None
 
+    def submit_imu(self, quaternion: Sequence[float], stamp_age: float) -> ImuRejection | None:
+        """An IMU orientation (x, y, z, w) stamped ``stamp_age`` s ago into the attitude guard;
+        None when used, else why not (counted)."""
+        c = self.config
+        reason = imu_rejection(quaternion, stamp_age, c.max_imu_age, c.max_future_skew)
+        if reason is not None:
+            self.counters[reason.value] += 1
+            return reason
+        self.update_attitude(*roll_pitch(*quaternion))
+        return None
+
     def update_attitude(self, roll: float, pitch: float) -> None:
         """Torso roll and pitch (rad) from the IMU: the attitude guard."""
+        if not (math.isfinite(roll) and math.isfinite(pitch)):
+            self.counters[ImuRejection.NON_FINITE.value] += 1
+            return
+        self._last_attitude = self._clock()
         limit = self.config.tilt_limit
         if abs(roll) > limit or abs(pitch) > limit:
             self.latch_estop(f"attitude: roll {roll:.2f}, pitch {pitch:.2f} rad beyond {limit:.2f}")
+
+    def check_attitude(self) -> None:
+        """Latch the e-stop when a guard that had a valid attitude has had none for
+        ``attitude_timeout`` s (a driver tick calls this: a silent IMU calls nothing)."""
+        if self._last_attitude is None:
+            return
+        blind = self._clock() - self._last_attitude
+        if blind > self.config.attitude_timeout:
+            self.latch_estop(
+                f"attitude: no valid IMU sample for {blind:.2f} s > {self.config.attitude_timeout} s"
+            )
 
     def check_servos(self, temperatures: np.ndarray, currents: np.ndarray) -> None:
         """Latest motor temperatures (degC) and currents (A), both [N] (NaN: not measured yet)."""

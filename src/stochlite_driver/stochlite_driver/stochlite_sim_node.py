@@ -46,6 +46,7 @@ from mdemorl_ros.node_plumbing import (
     stop_loop_thread,
     write_statistics_file,
 )
+from mdemorl_ros.protocol import PHASE_REJECTIONS
 from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
@@ -54,6 +55,7 @@ from mdemorl_ros.ros_common import (
     MONITOR_QOS,
     PHASE_QOS,
     STATE_QOS,
+    controller_phase_rejection,
     declare,
     diagnostic_status,
     make_control_loop,
@@ -116,7 +118,11 @@ class StochLiteSimNode(ServoTargetsNode):
         self.safety = make_servo_safety(s, params)
         self.lock = threading.Lock()
         self.phase = ServoPhase.WAITING
-        self.counters = {"rejected_trajectory": 0, "resets": 0}
+        self.counters = {
+            "rejected_trajectory": 0,
+            "resets": 0,
+            **dict.fromkeys(PHASE_REJECTIONS, 0),
+        }
         self.imu_every = max(1, round(1.0 / (s["imu_rate"] * self.sim.dt)))
         self.covariances = [
             diagonal_covariance(s[f"imu_{k}_stddev"])
@@ -149,6 +155,10 @@ class StochLiteSimNode(ServoTargetsNode):
         )
 
     def on_phase(self, msg: ControllerPhase) -> None:
+        rejected = controller_phase_rejection(msg)
+        if rejected is not None:  # e.g. an unknown phase string must not pause the physics
+            self.counters[rejected] += 1
+            return
         if msg.phase == "acting":
             if self.paused():
                 self.resuming = True

@@ -2,7 +2,7 @@
 
 Covers: one-point JointTrajectory and Float64MultiArray targets move the joints; /diagnostics has
 a status per servo; a tilted /imu/data latches the e-stop (servos relaxed, targets ignored) until
-released; SIGTERM exits 0.
+released; an IMU that stops after it was seen latches it too; SIGTERM exits 0.
 """
 
 import math
@@ -43,10 +43,16 @@ class Probe:
         )
         self.imu = self.node.create_publisher(Imu, "/imu/data", STATE_QOS)
         self.estop = self.node.create_client(SetBool, "/servo_driver_node/estop")
+        self.level_imu = False  # send_for also publishes a level /imu/data sample each time
 
     def send_for(self, seconds: float, goal: np.ndarray, as_array: bool = False) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
+            if self.level_imu:
+                level = Imu()
+                level.header.stamp = self.node.get_clock().now().to_msg()
+                level.orientation.w = 1.0
+                self.imu.publish(level)
             if as_array:
                 self.array.publish(Float64MultiArray(data=goal.tolist()))
             else:
@@ -118,7 +124,17 @@ def test_targets_move_joints_diagnostics_and_attitude_guard(
     safety = next(s for s in probe.diagnostics[-1].status if s.name.endswith("safety"))
     assert "attitude" in safety.message and safety.level == b"\x02"
 
+    # Once seen, an IMU gone for attitude_timeout latches again: a release needs it back.
+    probe.level_imu = True
+    probe.send_for(0.2, GOAL)
     assert harness.call(probe.estop, SetBool.Request(data=False)).success
     probe.send_until(GOAL, 15.0)
     np.testing.assert_allclose(probe.position(), GOAL, atol=5e-3)
+
+    probe.level_imu = False
+    harness.spin_for(1.0)
+    probe.diagnostics.clear()
+    harness.spin_until(lambda: len(probe.diagnostics) > 0, 5.0)
+    safety = next(s for s in probe.diagnostics[-1].status if s.name.endswith("safety"))
+    assert "no valid IMU sample" in safety.message and safety.level == b"\x02"
     assert harness.terminate(process) == 0  # type: ignore[arg-type]

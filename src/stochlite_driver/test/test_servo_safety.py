@@ -1,5 +1,7 @@
 """ServoSafety: validation, clamp, rate limit, watchdog HOLD then FREE, limits, attitude, e-stop."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,7 @@ from leg2r_driver.safety import Rejection
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
 from stochlite_driver.b3m import RunMode
 from stochlite_driver.robot import JOINT_NAMES, joint_limits
-from stochlite_driver.servo_safety import ServoPhase, ServoSafety, ServoSafetyConfig
+from stochlite_driver.servo_safety import ImuRejection, ServoPhase, ServoSafety, ServoSafetyConfig
 
 LOWER, UPPER = joint_limits(StochLiteParams())
 MID = (np.asarray(LOWER) + np.asarray(UPPER)) / 2
@@ -133,6 +135,70 @@ def test_attitude_guard_latches_beyond_the_tilt_limit() -> None:
     safety.update_attitude(0.2, -1.1)
     assert safety.estop_active and safety.estop_reason.startswith("attitude")
     assert safety.output(MID).run_mode is RunMode.FREE
+
+
+LEVEL = (0.0, 0.0, 0.0, 1.0)  # x, y, z, w
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("quaternion", "age", "reason"),
+    [
+        ((NAN, 0.0, 0.0, 1.0), 0.0, ImuRejection.NON_FINITE),
+        ((0.0, 0.0, float("inf"), 1.0), 0.0, ImuRejection.NON_FINITE),
+        ((0.0, 0.0, 0.0, 0.0), 0.0, ImuRejection.NOT_UNIT),  # an Imu() nobody filled in
+        ((0.9, 0.0, 0.0, 0.9), 0.0, ImuRejection.NOT_UNIT),  # roll 90 deg if normalised
+        (LEVEL, 0.5, ImuRejection.STALE),
+        (LEVEL, NAN, ImuRejection.STALE),
+        (LEVEL, -0.5, ImuRejection.FUTURE),
+    ],
+)
+def test_corrupted_imu_samples_are_rejected_counted_and_never_used(
+    quaternion: tuple[float, ...], age: float, reason: ImuRejection
+) -> None:
+    safety, _ = make(tilt_limit=1.0)
+    safety.submit(JOINT_NAMES, MID.tolist(), 0.0)
+    # Tilted far beyond the limit in every rejected case, were it used (NaN never compares >).
+    assert safety.submit_imu(quaternion, age) is reason
+    assert safety.counters[reason.value] == 1
+    assert not safety.estop_active and safety.output(MID).phase is ServoPhase.ACTIVE
+
+
+def test_a_tilted_valid_imu_sample_latches() -> None:
+    safety, _ = make(tilt_limit=1.0)
+    assert safety.submit_imu((math.sin(0.6), 0.0, 0.0, math.cos(0.6)), 0.01) is None
+    assert safety.estop_active and safety.estop_reason.startswith("attitude")
+
+
+def test_non_finite_attitude_is_counted_not_used() -> None:
+    safety, _ = make()
+    safety.update_attitude(NAN, 0.0)
+    assert safety.counters["imu_rejected_non_finite"] == 1
+    safety.check_attitude()  # a NaN attitude does not arm the timeout either
+    assert not safety.estop_active
+
+
+def test_no_valid_attitude_for_the_timeout_latches_once_the_imu_was_seen() -> None:
+    safety, clock = make(attitude_timeout=0.5)
+    clock.now += 10.0
+    safety.check_attitude()
+    assert not safety.estop_active  # never seen: the IMU may start after the driver
+    safety.submit_imu(LEVEL, 0.0)
+    for _ in range(10):  # only bad samples for 0.5 s: the guard is blind
+        clock.now += 0.05
+        safety.submit_imu((NAN, 0.0, 0.0, 1.0), 0.0)
+        safety.check_attitude()
+    assert not safety.estop_active
+    clock.now += 0.01
+    safety.check_attitude()
+    assert safety.estop_active and "no valid IMU sample" in safety.estop_reason
+    safety.release_estop()
+    safety.check_attitude()
+    assert safety.estop_active  # released while still blind: latched again
+    safety.release_estop()
+    safety.submit_imu(LEVEL, 0.0)
+    safety.check_attitude()
+    assert not safety.estop_active
 
 
 def test_temperature_and_sustained_current_latch() -> None:
