@@ -166,7 +166,10 @@ def order_faults(
         recorder.wait(0.1)
         values = recorder.fresh_diagnostics("safety") or {}
         grown = {key: int(values.get(key, "0")) - n for key, n in before.items()}
-        late = grown["rejected_stale"]
+        # A stale rejection may be an accepted-to-be command's (then the "seen" torque was the
+        # previous attempt's): only as many as out-of-order counts are missing are the
+        # corrupted ones' (a corrupted command acted on shows as ``bad`` either way).
+        late = min(grown["rejected_stale"], max(sent - grown["rejected_out_of_order"], 0))
         per_case[kind] = {
             "sent": sent - late,
             "counted": grown["rejected_out_of_order"],
