@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _faults_ros_common import fault_record, record_for, summary
+from _faults_ros_common import diagnostic_level, fault_record, record_for, summary
 from _faults_stochlite_rig import SAFETY_STATUS, DriverRig, poses
 
 COUNT_WAIT = 2.0  # s for the driver to count one corrupted message (statuses come at 20 Hz)
@@ -235,6 +235,21 @@ def garbage(rig: DriverRig, seconds: float = 0.5) -> dict[str, Any]:
     )
 
 
+def await_latch(
+    rig: DriverRig, began: float, timeout: float
+) -> tuple[float | None, bool, dict[str, str], int | None]:
+    """After a fault started at ``began`` (monotonic): seconds until the e-stop latched (None:
+    not within ``timeout``), whether every servo went FREE, and the safety status's values and
+    level that followed."""
+    from stochlite_driver.b3m import RunMode
+
+    latched = rig.wait_for(lambda: rig.node.safety.estop_active, timeout, 0.0005)
+    latched_after = time.monotonic() - began if latched else None
+    relaxed = rig.wait_for(lambda: all(m == RunMode.FREE for m in rig.modes()), 1.0)
+    values = rig.fresh_status(SAFETY_STATUS)
+    return latched_after, relaxed, values, diagnostic_level(rig.diagnostics, SAFETY_STATUS)
+
+
 def persistent(
     rig: DriverRig, name: str, start: Callable[[], None], end: Callable[[], None]
 ) -> dict[str, Any]:
@@ -245,19 +260,8 @@ def persistent(
     tracking_before = rig.tracking(p0)
     began = time.monotonic()
     start()
-    latched = rig.wait_for(lambda: rig.node.safety.estop_active, 2.0, 0.0005)
-    latched_after = time.monotonic() - began if latched else None
-    relaxed = rig.wait_for(lambda: all(m == RunMode.FREE for m in rig.modes()), 1.0)
-    values = rig.fresh_status(SAFETY_STATUS)
-    level = next(
-        (
-            int.from_bytes(status.level, "little")
-            for array in reversed(rig.diagnostics)
-            for status in array.status
-            if status.name == SAFETY_STATUS
-        ),
-        None,
-    )
+    latched_after, relaxed, values, level = await_latch(rig, began, 2.0)
+    latched = latched_after is not None
     end()
     time.sleep(0.2)  # the bus works again, valid targets keep coming: the stop must hold
     held = rig.phase() == "estop" and all(m == RunMode.FREE for m in rig.modes())

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from _faults_ros_common import fault_record, record_for, summary
-from _faults_stochlite_driver import COUNT_WAIT, ERROR
+from _faults_stochlite_driver import COUNT_WAIT, ERROR, await_latch
 from _faults_stochlite_rig import SAFETY_STATUS, DriverRig, poses
 
 ROLL = 1.5  # rad: beyond the driver's default tilt_limit (1.3 rad)
@@ -134,7 +134,6 @@ def imu_lost(rig: DriverRig, name: str, bad_feed: Callable[[], None] | None) -> 
     """The level IMU feed stops (``bad_feed``, if any, publishes instead every 10 ms) for longer
     than attitude_timeout: the e-stop latches, ERROR, servos FREE; the IMU back, release,
     tracking again."""
-    from stochlite_driver.b3m import RunMode
 
     p0 = poses()[0]
     rig.feed_array(p0)
@@ -143,19 +142,8 @@ def imu_lost(rig: DriverRig, name: str, bad_feed: Callable[[], None] | None) -> 
     began = time.monotonic()
     rig.imu_feed, rig.imu_substitute = False, bad_feed
     try:
-        latched = rig.wait_for(lambda: rig.node.safety.estop_active, timeout + 2.0, 0.0005)
-        latched_after = time.monotonic() - began if latched else None
-        relaxed = rig.wait_for(lambda: all(m == RunMode.FREE for m in rig.modes()), 1.0)
-        values = rig.fresh_status(SAFETY_STATUS)
-        level = next(
-            (
-                int.from_bytes(status.level, "little")
-                for array in reversed(rig.diagnostics)
-                for status in array.status
-                if status.name == SAFETY_STATUS
-            ),
-            None,
-        )
+        latched_after, relaxed, values, level = await_latch(rig, began, timeout + 2.0)
+        latched = latched_after is not None
     finally:
         rig.imu_feed, rig.imu_substitute = True, None
     time.sleep(0.2)  # the IMU is back, valid targets keep coming: the stop must hold
