@@ -42,8 +42,6 @@ from _faults_ros_robot_kill import robot_kill
 NOT_COVERED = [
     "the monitor and Foxglove nodes' subscriptions (display only: they act on nothing; the "
     "monitor shows a corrupted /mdemorl/controller_phase as it came)",
-    "stochlite_sim_node's /mdemorl/controller_phase: the same controller_phase_rejection "
-    "(mdemorl_ros.ros_common) as the leg's sim robot, which is covered",
     "the motors' side of a SIGKILLed motor driver: with the driver gone nothing sends them a "
     "command, so only the motors' firmware CAN timeout stops them (HARDWARE.md); the controller's "
     "side is covered",
@@ -90,6 +88,12 @@ FIXED = [
     "imu_node: line noise that looked like a short reply raised ValueError and an unplugged "
     "port raised SerialException out of the timer callback, killing the node; bno055 now turns "
     "both into BNO055Error (retried, counted, ERROR on /diagnostics)",
+    "motor_driver_node, sim_robot_node: the watchdog counted command_timeout from a command's "
+    "delivery, so a command queued while the controller died and delivered after the trip (still "
+    "fresh by max_command_age) put its torque back for another command_timeout: 2 watchdog trips "
+    "in 2 of 20 idle controller kills (2026-12-02). The watchdog now counts from the command's "
+    "stamp, and a trip is final for every command stamped before it (rejected_before_trip on "
+    "/diagnostics)",
 ]
 
 
@@ -105,10 +109,13 @@ OPEN = [
     "FASTDDS_BUILTIN_TRANSPORTS=UDPv4; under LOCALHOST neither that variable nor an XML profile "
     "removes the shared-memory transport) 0 of 60 loaded kills stalled, but so did 0 of 60 with "
     "shared memory right after. Independent of the host: the motors' firmware CAN timeout",
-    "the driver's last-valid-command-to-zero-torque p99 with the trainer-like load met 12 ms in "
-    "some full runs and not in others: 14.9 ms (max 15.7 ms, load 3.3-5.3) in one, 11.5 ms in "
-    "the next, same code (20 kills each, 2026-12-02); 10 ms of it is command_timeout, so a "
-    "12 ms p99 leaves 2 ms for the tick phase and every scheduling delay",
+    "the driver's last-valid-command-to-zero-torque p99 varied between full runs before "
+    "2026-12-02 15:00 (20 kills each): 11.4-18.4 ms loaded, 12.0-14.8 ms idle, the late trips "
+    "coming with 5-18 ms stalls of the driver's loop right after the kill (/joint_states gaps) in "
+    "2-4 of 20 kills. The two full runs since the watchdog counts from the stamp: p99 11.9 / 11.8 "
+    "ms and 12.0 / 11.8 ms (idle / loaded), no loop gap over 2.5 ms in their 80 kills. The stamp "
+    "rule cannot remove a loop stall, so whether the stalls are gone or did not happen is not "
+    "established; 10 ms of the figure is command_timeout",
 ]
 
 

@@ -1,7 +1,7 @@
 """Corrupted messages on the subscribed topics of the leg's nodes, each node in its own process.
 
-Per node, every kind of corrupted message is sent ``repeats`` times, spaced so that a keep-last-1
-subscription never drops one; then the node's /diagnostics counter for that kind must have grown
+Per node, every kind of corrupted message is sent ``repeats`` times, each once the one before was
+counted (or after COUNT_WAIT), so that a keep-last-1 subscription never drops one; then the node's /diagnostics counter for that kind must have grown
 by exactly ``repeats`` (``counted``), nothing corrupted may have acted (``bad_applied``: joint
 torque while only corrupted commands arrive, controller commands while only corrupted joint
 states arrive, a policy loaded or a transition stored from a corrupted message), and a valid
@@ -23,6 +23,9 @@ from typing import Any
 from _faults_ros_common import Recorder, count_tracebacks, record_for
 
 SPACING = 0.05  # s between corrupted messages: ≫ a 2 ms loop's callback latency
+# s for a node to count one corrupted message: on a loaded machine a node's executor can be busy
+# for longer than SPACING, and the next message would then replace the queued one (keep-last-1)
+COUNT_WAIT = 2.0
 JOINTS = ["hip", "knee"]
 # Out-of-order cases: the accepted command is stamped LEAD ahead (within the gates' 5 ms
 # max_future_skew) so the corrupted one, stamped before it, stays fresh for longer; one whose
@@ -103,12 +106,14 @@ def inject(
     for kind, (counter, make) in cases.items():
         before = int(values.get(counter, "0"))
         start = applied()
-        for _ in range(repeats):
+        counted = 0
+        for sent in range(1, repeats + 1):
             publisher.publish(make(recorder.node))
             recorder.wait(SPACING)
-        recorder.wait(0.1)
-        values = recorder.fresh_diagnostics(status_suffix) or {}
-        counted = int(values.get(counter, "0")) - before
+            end = time.monotonic() + COUNT_WAIT
+            while counted < sent and time.monotonic() < end:
+                values = recorder.fresh_diagnostics(status_suffix, timeout=COUNT_WAIT) or values
+                counted = int(values.get(counter, "0")) - before
         bad += applied() - start
         per_case[kind] = {"sent": repeats, "counted": counted}
     return per_case, bad

@@ -11,9 +11,12 @@ Both the hardware driver and the simulated robot put every effort command throug
 - torque clamp: accepted efforts are clamped to the per-joint limits (and counted when clamped);
 - soft joint limits: inside ``soft_limit_margin`` of a position limit a spring-damper torque pushes
   the joint back and damps motion towards the limit (then the total is clamped again);
-- watchdog: without a valid command for ``command_timeout`` seconds the output is zero torque
-  (kp = kd = tau = 0) or, with ``watchdog_mode="damping"``, pure damping (kd = watchdog_damping)
-  until commands resume;
+- watchdog: once the latest valid command's stamp is more than ``command_timeout`` seconds old the
+  output is zero torque (kp = kd = tau = 0) or, with ``watchdog_mode="damping"``, pure damping
+  (kd = watchdog_damping) until commands resume. The time counts from the stamp, not from
+  delivery, so a command delayed in transport buys no extra torque time; and a trip is final for
+  every command stamped before it (``rejected_before_trip``): a command that was queued while the
+  sender died and is delivered after the trip cannot put its torque back;
 - e-stop: latched; while active the output is zero torque and commands are ignored (counted); after
   release the gate waits for a fresh command, so nothing sent before or during the stop is applied.
 """
@@ -52,6 +55,7 @@ class Rejection(enum.Enum):
     STALE = "rejected_stale"
     FUTURE = "rejected_future_stamp"
     OUT_OF_ORDER = "rejected_out_of_order"
+    BEFORE_TRIP = "rejected_before_trip"  # stamped before the latest watchdog trip
     ESTOP = "ignored_estop"
 
 
@@ -235,8 +239,10 @@ class SafetyGate:
         self._last_order: tuple[int, int] | None = None  # (stamp ns, sequence) last accepted
         self._estop = False
         self._was_active = False
+        self._tripped_at: float | None = None  # gate clock time of the latest watchdog trip
         self.counters: Counter[str] = Counter()
-        # Seconds from the last valid command to the first zero-torque output of the latest trip.
+        # Seconds from the last valid command's stamp to the first zero-torque output of the
+        # latest trip.
         self.last_trip_delay = float("nan")
 
     @property
@@ -260,6 +266,10 @@ class SafetyGate:
             reason = order_rejection(
                 *order, stamp_age, self._last_order, self.config.max_future_skew
             )
+        # The stamp on the gate's clock (a future stamp, within max_future_skew, counts as now).
+        stamped_at = self._clock() - max(stamp_age, 0.0)
+        if reason is None and self._tripped_at is not None and stamped_at < self._tripped_at:
+            reason = Rejection.BEFORE_TRIP
         if reason is not None:
             self.counters[reason.value] += 1
             return reason
@@ -269,7 +279,7 @@ class SafetyGate:
         if clamped:
             self.counters["clamped"] += 1
         self._command = clipped
-        self._last_valid_time = self._clock()
+        self._last_valid_time = stamped_at
         if order is not None:
             self._last_order = order
         self.counters["accepted"] += 1
@@ -318,7 +328,8 @@ class SafetyGate:
         if mode is Mode.WATCHDOG and self._was_active:
             self.counters["watchdog_trips"] += 1
             assert self._last_valid_time is not None
-            self.last_trip_delay = self._clock() - self._last_valid_time
+            self._tripped_at = self._clock()
+            self.last_trip_delay = self._tripped_at - self._last_valid_time
         self._was_active = mode is Mode.ACTIVE
         zeros = np.zeros(n)
         if mode is Mode.ACTIVE:

@@ -156,6 +156,35 @@ def test_watchdog_zeroes_after_timeout_and_recovers() -> None:
     np.testing.assert_allclose(gate.output(Q0, Q0).torque, [0.5, 0.5])
 
 
+def test_watchdog_counts_from_the_stamp_not_from_delivery() -> None:
+    gate, clock = make_gate()
+    gate.submit(NAMES, [1.0, 1.0], stamp_age=0.006)  # delivered 6 ms after it was stamped
+    clock.now += 0.003
+    assert gate.output(Q0, Q0).mode is Mode.ACTIVE
+    clock.now += 0.002  # 11 ms after the stamp, 5 ms after delivery
+    assert gate.output(Q0, Q0).mode is Mode.WATCHDOG
+    assert gate.last_trip_delay == pytest.approx(0.011)
+
+
+def test_a_command_stamped_before_the_trip_cannot_rearm_the_watchdog() -> None:
+    gate, clock = make_gate()
+    gate.submit(NAMES, [1.0, 1.0], stamp_age=0.0, order=(1000 * MS, 1))
+    assert gate.output(Q0, Q0).mode is Mode.ACTIVE
+    clock.now += 0.011
+    assert gate.output(Q0, Q0).mode is Mode.WATCHDOG
+    # The sender's next command, queued while it died and delivered now: stamped 2 ms after the
+    # first one (9 ms ago), fresh by max_command_age, but older than the trip.
+    late = gate.submit(NAMES, [2.0, 2.0], stamp_age=0.009, order=(1002 * MS, 2))
+    assert late is Rejection.BEFORE_TRIP
+    assert gate.counters["rejected_before_trip"] == 1
+    out = gate.output(Q0, Q0)
+    assert out.mode is Mode.WATCHDOG and np.all(out.torque == 0)
+    assert gate.counters["watchdog_trips"] == 1
+    # A command stamped after the trip (a sender that is alive again) resumes at once.
+    assert gate.submit(NAMES, [0.5, 0.5], stamp_age=0.0, order=(1012 * MS, 3)) is None
+    np.testing.assert_allclose(gate.output(Q0, Q0).torque, [0.5, 0.5])
+
+
 def test_rejected_commands_do_not_feed_the_watchdog() -> None:
     gate, clock = make_gate()
     gate.submit(NAMES, [1.0, 1.0], stamp_age=0.0)
