@@ -57,6 +57,29 @@ def test_ts1_routes_each_row_through_exactly_one_elite() -> None:
         assert not bool(matches[1].any()), "the non-elite member must never be used"
 
 
+def test_fewer_rows_than_elites_run_only_the_elites_they_need_with_the_same_result() -> None:
+    model = DynamicsEnsemble(2, 1, _small_config())
+    model.elite_indices.copy_(torch.tensor([3, 0, 2]))
+    used: list[int] = []
+    forward = model.forward_normalized
+
+    def counting(inputs: torch.Tensor, members: torch.Tensor | None = None) -> tuple:
+        used.append(int(inputs.shape[0]))
+        return forward(inputs, members)
+
+    model.forward_normalized = counting  # type: ignore[method-assign]
+    for rows in (1, 2):
+        inputs = torch.randn(rows, 3)
+        routed, _ = model.predict_elites_partitioned(inputs, torch.Generator().manual_seed(5))
+        # The padded routing this replaces: row permutation[j] goes through elite j.
+        permutation = torch.randperm(rows, generator=torch.Generator().manual_seed(5))
+        member_means, _ = model.predict(inputs)
+        inverse = permutation.argsort()
+        expected = member_means[model.elite_indices[inverse], torch.arange(rows)]
+        torch.testing.assert_close(routed, expected, rtol=1e-5, atol=1e-6)
+    assert used[0] == 1 and used[2] == 2  # members run per call (predict's calls in between)
+
+
 def test_holdout_is_twenty_percent_capped_at_5000() -> None:
     assert holdout_size(1000, 0.2, 5000) == 200
     assert holdout_size(100000, 0.2, 5000) == 5000

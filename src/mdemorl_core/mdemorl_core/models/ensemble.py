@@ -188,6 +188,10 @@ class GaussianEnsemble(nn.Module):
         repeats = -(-(num_rows + padding) // num_rows)
         padded = permutation.repeat(repeats)[: num_rows + padding]
         groups = padded.view(num_elites, -1)
+        if num_rows < num_elites:
+            # One row per group: groups N..E-1 only hold padding, so only the first N elites run
+            # (a one-state rollout then reads one elite's weights, not E; same rows, same result).
+            groups, elites = groups[:num_rows], elites[:num_rows]
         normalized = self.input_normalizer.normalize(inputs)
         if self.config.bf16_inference and not torch.is_grad_enabled():
             with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
