@@ -1,6 +1,6 @@
 """Planner service round trip at 100 Hz: what a ``mode:=mpc`` controller waits for a plan.
 
-    python bench/planner_round_trip.py [--quick] [--requests 1000] [--rate 100] [--horizon 10]
+    python bench/planner_round_trip.py [--quick] [--requests 1000] [--rate 100] [--horizon 0]
 
 Writes a Leg2R-v0 mdemorl run into a temporary directory (default-sized ensemble, actor and critic,
 ``agent.task_reward: Leg2R-v0`` as the study uses, briefly trained on random-action Leg2R-v0
@@ -10,13 +10,14 @@ starts the real ``planner_node`` as its own process with ``run_dir`` pointing th
 ``--rate`` Hz with one request in flight at most, as the torque controller's PlanClient does: a
 tick whose previous request is still unanswered sends nothing, one unanswered for the
 controller's ``PLAN_TIMEOUT`` is abandoned and counted as failed. Each request carries a fresh
-observation from a random-action Leg2R-v0 rollout, M = ``--samples`` and H = ``--horizon``.
+observation from a random-action Leg2R-v0 rollout, M = ``--samples`` and H = ``--horizon`` (0, the
+default: what the shipped planner node plans, the run's ``agent.act_horizon``).
 
 The round trip is send -> response seen by the client's executor (``time.perf_counter``); an
 answer later than one period (10 ms at 100 Hz) is late. The node's own planning time of each
 request (the response's ``plan_seconds``) and its last ``/diagnostics`` latency window are
 reported next to it, so the JSON separates service/DDS overhead from planning. The node runs with
-torch's default thread count, as the launch files start it.
+its shipped parameters (one torch thread), as the launch files start it.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def write_run(run_dir: Path, transitions: int, model_epochs: int, seed: int) -> 
         f"{model.num_layers} x {model.hidden_size}",
         "actor_critic_hidden": [sac.hidden_size] * sac.num_layers,
         "planner_num_samples": config.agent.planner.num_samples,
+        "act_horizon": config.agent.act_horizon,
         "task_reward": config.agent.task_reward,
         "trained_on_transitions": transitions,
         "sac_updates": agent.sac_updates,
@@ -224,14 +226,15 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def measure(args: argparse.Namespace, run_dir: Path, observations: np.ndarray) -> dict[str, Any]:
-    """Starts the planner node on ``run_dir``, runs warm-up and timed requests, stops the node."""
+def measure(
+    args: argparse.Namespace, run_dir: Path, observations: np.ndarray, horizon: int
+) -> dict[str, Any]:
+    """Starts the planner node on ``run_dir``, runs warm-up and timed requests (``args.horizon``;
+    0: the node's default, which must be ``horizon``), stops the node."""
     harness = RosHarness(salt=11)
     process = None
     try:
-        process = harness.start(
-            PLANNER_MODULE, {"run_dir": str(run_dir), "default_horizon": args.horizon}
-        )
+        process = harness.start(PLANNER_MODULE, {"run_dir": str(run_dir)})
         node = harness.node("planner_round_trip_client")
         diagnostics: list[DiagnosticArray] = []
         node.create_subscription(
@@ -246,7 +249,7 @@ def measure(args: argparse.Namespace, run_dir: Path, observations: np.ndarray) -
         ]
         first = wait_for_first_plan(harness, process, client, requests[0])
         log("planner node answered its first plan")
-        if (first.horizon, first.action_dim) != (args.horizon, ACTION_DIM):
+        if (first.horizon, first.action_dim) != (horizon, ACTION_DIM):
             raise RuntimeError(f"plan of shape {first.horizon} x {first.action_dim}")
         for request in requests[1 : args.warmup]:
             harness.call(client, request, timeout=START_TIMEOUT)
@@ -271,15 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="timed requests")
     parser.add_argument("--rate", type=float, default=100.0, help="request rate, Hz")
     parser.add_argument("--samples", type=int, default=100, help="M of every request")
-    parser.add_argument("--horizon", type=int, default=10, help="H of every request")
+    parser.add_argument(
+        "--horizon", type=int, default=0, help="H of every request (0: the node's default)"
+    )
     parser.add_argument("--train-transitions", type=int, default=1000)
     args = parser.parse_args(argv)
     args.warmup, args.model_epochs = WARMUP_REQUESTS, 5
     if args.quick:
         args.requests, args.warmup, args.train_transitions, args.model_epochs = 10, 2, 300, 1
-    for name in ("requests", "rate", "samples", "horizon"):
+    for name in ("requests", "rate", "samples"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"--{name} must be > 0, got {getattr(args, name)}")
+    if args.horizon < 0:
+        raise SystemExit(f"--horizon must be >= 0 (0: the node's default), got {args.horizon}")
     configure_torch(args.threads, args.seed)
     load_at_start = os.getloadavg()[0]  # the machine block's load is taken after the run
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
@@ -288,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(temporary) / "run"
         agent = write_run(run_dir, args.train_transitions, args.model_epochs, args.seed)
         log(f"run written to {run_dir}; starting {PLANNER_MODULE}")
-        result = measure(args, run_dir, observations)
+        horizon = args.horizon or int(agent["act_horizon"])
+        result = measure(args, run_dir, observations, horizon)
     outcomes: Outcomes = result["outcomes"]
     budget_s = 1.0 / args.rate
     answered = len(outcomes.round_trips)
@@ -317,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             "what": (
                 f"PlanActions round trip (send -> response) to the planner_node process from a "
                 f"client at {args.rate:g} Hz, one request in flight, M={args.samples}, "
-                f"H={args.horizon}, default-sized {ENV_ID} mdemorl agent, {args.requests} "
+                f"H={horizon}, default-sized {ENV_ID} mdemorl agent, {args.requests} "
                 f"requests after {args.warmup} warm-up; late = answer after {1e3 * budget_s:g} ms. "
                 "node_plan: the node's own plan_seconds; overhead: round trip minus it."
             ),
@@ -326,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 "obs_dim": OBSERVATION_DIM,
                 "act_dim": ACTION_DIM,
                 "M": args.samples,
-                "H": args.horizon,
+                "H": horizon,
                 "rate_hz": args.rate,
                 "warmup_requests": args.warmup,
                 "abandon_after_s": PLAN_TIMEOUT,

@@ -174,10 +174,12 @@ class Agent:
         horizon: int | None = None,
         planner_config: PlannerConfig | None = None,
         generator: torch.Generator | None = None,
+        fixed: torch.Tensor | None = None,
     ) -> PlanResult:
         """DMD-MPC from ``[O]`` or ``[B x O]`` observation(s) with the current model, policy and
         critic (planner node / MPC mode). ``horizon`` defaults to the one of the last inner loop,
-        ``planner_config`` to the agent's, ``generator`` to the agent's own.
+        ``planner_config`` to the agent's, ``generator`` to the agent's own; ``fixed``
+        (``B x F x H x A``) are extra candidate sequences (a warm start).
         Result tensors are on the agent's device (actions ``B x H x A``)."""
         if self.model is None:
             raise ValueError("algo 'sac' has no model to plan with")
@@ -197,6 +199,7 @@ class Agent:
             self.model_env(),
             self.actor.policy_action,
             self.torch_generator if generator is None else generator,
+            None if fixed is None else fixed.to(self.device),
         )
 
     def _plan_for_acting(

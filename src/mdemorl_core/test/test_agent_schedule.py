@@ -150,6 +150,12 @@ def test_planning_service_plans_exactly_like_agent_plan(tmp_path: Path) -> None:
     expected = saved.plan(obs, horizon=6)
     np.testing.assert_array_equal(served.actions, expected.actions[0].numpy())
     assert served.predicted_return == pytest.approx(float(expected.returns[0]), rel=0, abs=0)
+    # The next request: the previous reply, shifted one step, is a candidate (the acting
+    # planner's warm start), exactly as Agent.plan with it as a fixed sequence.
+    shifted = torch.cat([expected.actions[:, 1:], expected.actions[:, -1:]], dim=1)
+    next_served = service.plan(obs + 0.05)
+    next_expected = saved.plan(obs + 0.05, horizon=6, fixed=shifted.unsqueeze(1))
+    np.testing.assert_array_equal(next_served.actions, next_expected.actions[0].numpy())
 
 
 def test_model_env_applies_known_reward_and_termination_for_every_caller() -> None:

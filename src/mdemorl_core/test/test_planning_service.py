@@ -25,6 +25,15 @@ def test_plan_from_run_checkpoint(tmp_path: Path) -> None:
     assert longer.actions.shape == (12, 1)
 
 
+def test_default_horizon_is_the_runs_acting_planner_horizon(tmp_path: Path) -> None:
+    write_small_run(tmp_path / "run", seed=3)
+    service = PlanningService.from_run(tmp_path / "run")
+    horizon = service.agent.config.act_horizon
+    assert service.default_horizon == horizon
+    assert service.plan(np.zeros(3)).actions.shape == (horizon, 1)
+    assert service.warm_start(horizon) is not None and service.warm_start(horizon + 1) is None
+
+
 def test_bad_requests_are_rejected_with_reasons(tmp_path: Path) -> None:
     write_small_run(tmp_path / "run", seed=3)
     service = PlanningService.from_run(tmp_path / "run")

@@ -16,7 +16,7 @@ from typing import Any
 
 from ament_index_python.packages import get_package_share_directory
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import (
     Qos,
     QosDurability,
@@ -28,7 +28,27 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from mdemorl_ros.ros_common import (
+    EFFORT_COMMAND_TOPIC,
+    IMU_TOPIC,
+    JOINT_STATES_TOPIC,
+    TRANSITION_QOS,
+    TRANSITION_TOPIC,
+)
+
 PROJECT_INTERFACES = "mdemorl_msgs"
+# The loop topics are listened to best effort (as their publishers offer them), with a deep queue.
+RECORD_STATE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT
+)
+TRAINING_TOPICS: dict[str, tuple[str, QoSProfile]] = {
+    TRANSITION_TOPIC: ("mdemorl_msgs/msg/Transition", TRANSITION_QOS),
+    JOINT_STATES_TOPIC: ("sensor_msgs/msg/JointState", RECORD_STATE_QOS),
+    EFFORT_COMMAND_TOPIC: ("mdemorl_msgs/msg/EffortCommand", RECORD_STATE_QOS),
+    IMU_TOPIC: ("sensor_msgs/msg/Imu", RECORD_STATE_QOS),
+}
+"""What the trainer records (topic -> message type and subscription QoS): what a retrain reads,
+and the robot's own streams next to it."""
 
 
 def message_class(type_name: str) -> Any:

@@ -23,27 +23,15 @@ Protocols (``protocol``):
   epoch's end; the epoch itself only logs and checkpoints. ``episodic`` needs ``epoch`` (the
   robot holds while the trainer updates).
 
-``/mdemorl/training_status`` adds the protocol's accounting to the epoch's numbers: transitions
-received, the epoch's stale transitions and their largest staleness (versions behind), the peak
-of the queue during the update, the update time and the robot time acting / holding (from the
-controller's ``/mdemorl/controller_phase``; a malformed report is ignored and counted as
-``phase_rejected_*``). ``/diagnostics`` (``trainer_node``) reports the same live at
-``diagnostics_rate``.
+``/mdemorl/training_status`` and ``/diagnostics``: :mod:`mdemorl_planner_node.trainer_reports`.
 
-Parameters (see stochlite_bringup/config/trainer_leg2r.yaml):
-  run_dir (string, required), config_file ("": YAML of mdemorl train's config), overrides
-  (string[]: "key=value" as mdemorl train --set), resume (false), record_bag (true), protocol
-  ("episodic" | "async"), niceness (0: raise the nice value by this much at start-up, before
-  the training thread and torch's worker threads start, so they inherit it), diagnostics_rate
-  (1.0 Hz), policy_push_every (250 SAC steps, interleaved async only), and the config keys env_id, algo, epochs, steps_per_epoch, seed, device,
-  torch_threads, which override the config file only when given (unset: "" or -1).
+Parameters: :mod:`mdemorl_planner_node.trainer_parameters`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import math
 import os
 import sys
 import threading
@@ -56,25 +44,20 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy._rclpy_pybind11 import RCLInvalidROSArgsError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from mdemorl_core.config import ConfigError, build_train_config, read_yaml_mapping
 from mdemorl_core.envs.task_hash import task_hash_of
 from mdemorl_core.envs_util import make_env, space_dims
 from mdemorl_core.policy_io import sha256_hex
-from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_core.training.online import OnlineTrainer
 from mdemorl_msgs.msg import ControllerPhase, PolicyUpdate, TrainingStatus, Transition
-from mdemorl_planner_node.bag_recorder import BagRecorder
+from mdemorl_planner_node.bag_recorder import TRAINING_TOPICS, BagRecorder
 from mdemorl_planner_node.trainer_parameters import DEFAULTS, PARAMETER_RULES, resolve_node_config
-from mdemorl_planner_node.trainer_reports import diagnostic_level, training_status
+from mdemorl_planner_node.trainer_reports import trainer_diagnostics, training_status
 from mdemorl_ros.protocol import PHASE_REJECTIONS
 from mdemorl_ros.ros_common import (
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
-    EFFORT_COMMAND_TOPIC,
-    IMU_TOPIC,
-    JOINT_STATES_TOPIC,
     MONITOR_QOS,
     PHASE_QOS,
     POLICY_QOS,
@@ -87,10 +70,6 @@ from mdemorl_ros.ros_common import (
 )
 
 STATUS_TOPIC = "/mdemorl/training_status"
-# The recorder listens best effort (matches the loop's best-effort publishers) with a deeper queue.
-RECORD_STATE_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT
-)
 
 
 class TrainerNode(Node):
@@ -154,16 +133,7 @@ class TrainerNode(Node):
         self.recorder: BagRecorder | None = None
         if p["record_bag"]:
             bag = run_dir / f"bag_{time.strftime('%Y%m%d_%H%M%S')}"
-            self.recorder = BagRecorder(
-                self,
-                bag,
-                {
-                    TRANSITION_TOPIC: ("mdemorl_msgs/msg/Transition", TRANSITION_QOS),
-                    JOINT_STATES_TOPIC: ("sensor_msgs/msg/JointState", RECORD_STATE_QOS),
-                    EFFORT_COMMAND_TOPIC: ("mdemorl_msgs/msg/EffortCommand", RECORD_STATE_QOS),
-                    IMU_TOPIC: ("sensor_msgs/msg/Imu", RECORD_STATE_QOS),
-                },
-            )
+            self.recorder = BagRecorder(self, bag, TRAINING_TOPICS)
             self.get_logger().info(f"recording {bag}")
         if self.episodic and not self.trainer.done:
             self.publish_policy()  # the first acting request
@@ -347,48 +317,23 @@ class TrainerNode(Node):
         self.status_pub.publish(msg)
 
     def publish_diagnostics(self) -> None:
-        trainer = self.trainer
-        now = time.monotonic()
         with self.lock:
-            queue = len(self.waiting)
-            stats = dict(self.epoch_stats)
-            updating = self.updating
-        checkpoint = checkpoint_path(trainer.paths.checkpoint_dir)
-        checkpoint_age = time.time() - checkpoint.stat().st_mtime if checkpoint.exists() else -1.0
-        phase = "done" if trainer.done else "updating" if updating else "collecting"
-        controller = self.controller.phase if self.controller is not None else "unknown"
-        level, message = diagnostic_level(
-            epoch=trainer.epoch,
-            phase=phase,
-            controller_phase=controller,
-            rejected=trainer.rejected,
-            stale=stats["stale"],
+            queue, stats, updating = len(self.waiting), dict(self.epoch_stats), self.updating
+        level, message, values = trainer_diagnostics(
+            self.trainer,
+            stats,
+            updating=updating,
             queue=queue,
-            steps_per_epoch=trainer.config.steps_per_epoch,
+            protocol=self.protocol,
+            policy_version=self.published_version,
+            controller=self.controller,
+            received=self.received,
+            refused=self.refused,
+            phase_rejected=self.phase_rejected,
             foreign_task=self.foreign_task,
             task_hash=self.task_hash,
+            last_update_at=self.last_update_at,
         )
-        values = {
-            "epoch": trainer.epoch,
-            "epochs": trainer.config.epochs,
-            "phase": phase,
-            "protocol": self.protocol,
-            "policy_version": self.published_version,
-            "controller_phase": controller,
-            "epoch_transitions": stats["transitions"],
-            "steps_per_epoch": trainer.config.steps_per_epoch,
-            "transitions_received": self.received,
-            "queue_depth": queue,
-            "stale_transitions": stats["stale"],
-            "staleness_max": stats["staleness_max"],
-            "rejected": trainer.rejected,
-            "refused_foreign_task": self.refused,
-            **self.phase_rejected,
-            "task_hash": self.task_hash,
-            "last_update_seconds": trainer.last_update_seconds,
-            "since_last_update_s": now - self.last_update_at if self.last_update_at else math.nan,
-            "checkpoint_age_s": checkpoint_age,
-        }
         array = DiagnosticArray(
             status=[diagnostic_status("trainer_node", "mdemorl", level, message, values)]
         )

@@ -1,5 +1,14 @@
 """The trainer node's parameters: their defaults, their value rules and how the config keys
-among them override the config file (see trainer_node's docstring for what each one means)."""
+among them override the config file (stochlite_bringup/config/trainer_leg2r.yaml sets them).
+
+run_dir (string, required), config_file ("": YAML of mdemorl train's config), overrides
+(string[]: "key=value" as mdemorl train --set), resume (false), record_bag (true), protocol
+("episodic" | "async", see trainer_node), niceness (0: raise the nice value by this much at
+start-up, before the training thread and torch's worker threads start, so they inherit it),
+diagnostics_rate (1.0 Hz), policy_push_every (250 SAC steps, interleaved async only), and the
+config keys env_id, algo, epochs, steps_per_epoch, seed, device, torch_threads, which override
+the config file only when given (unset: "" or -1).
+"""
 
 from __future__ import annotations
 

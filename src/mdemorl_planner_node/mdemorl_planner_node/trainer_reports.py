@@ -1,14 +1,23 @@
-"""What the trainer node reports: the per-epoch TrainingStatus and the level of its /diagnostics.
+"""What the trainer node reports: the per-epoch TrainingStatus and its /diagnostics.
 
-Plain functions of the trainer's numbers, so the rules are testable without a running node.
+``/mdemorl/training_status`` adds the protocol's accounting to the epoch's numbers: transitions
+received, the epoch's stale transitions and their largest staleness (versions behind), the peak
+of the queue during the update, the update time and the robot time acting / holding (from the
+controller's ``/mdemorl/controller_phase``; a malformed report is ignored and counted as
+``phase_rejected_*``). ``/diagnostics`` (``trainer_node``) reports the same live at
+``diagnostics_rate``. Plain functions of the trainer's numbers, so the rules are testable
+without a running node.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
+from mdemorl_core.training.checkpoint import checkpoint_path
 from mdemorl_msgs.msg import ControllerPhase, TrainingStatus
 
 
@@ -89,3 +98,65 @@ def diagnostic_level(
 
 def _count(value: float) -> int:
     return 0 if math.isnan(value) else int(value)
+
+
+def trainer_diagnostics(
+    trainer: Any,
+    stats: dict[str, int],
+    *,
+    updating: bool,
+    queue: int,
+    protocol: str,
+    policy_version: int,
+    controller: ControllerPhase | None,
+    received: int,
+    refused: int,
+    phase_rejected: dict[str, int],
+    foreign_task: str,
+    task_hash: str,
+    last_update_at: float | None,
+) -> tuple[int, str, dict[str, Any]]:
+    """(level, message, key/values) of the ``trainer_node`` diagnostics status: ``trainer`` is the
+    node's OnlineTrainer, ``stats`` the running epoch's transitions / stale / staleness_max
+    counts, ``last_update_at`` the monotonic time the last update ended (None: none yet)."""
+    checkpoint = checkpoint_path(trainer.paths.checkpoint_dir)
+    checkpoint_age = time.time() - checkpoint.stat().st_mtime if checkpoint.exists() else -1.0
+    phase = "done" if trainer.done else "updating" if updating else "collecting"
+    controller_phase = controller.phase if controller is not None else "unknown"
+    level, message = diagnostic_level(
+        epoch=trainer.epoch,
+        phase=phase,
+        controller_phase=controller_phase,
+        rejected=trainer.rejected,
+        stale=stats["stale"],
+        queue=queue,
+        steps_per_epoch=trainer.config.steps_per_epoch,
+        foreign_task=foreign_task,
+        task_hash=task_hash,
+    )
+    since_last_update = time.monotonic() - last_update_at if last_update_at else math.nan
+    return (
+        level,
+        message,
+        {
+            "epoch": trainer.epoch,
+            "epochs": trainer.config.epochs,
+            "phase": phase,
+            "protocol": protocol,
+            "policy_version": policy_version,
+            "controller_phase": controller_phase,
+            "epoch_transitions": stats["transitions"],
+            "steps_per_epoch": trainer.config.steps_per_epoch,
+            "transitions_received": received,
+            "queue_depth": queue,
+            "stale_transitions": stats["stale"],
+            "staleness_max": stats["staleness_max"],
+            "rejected": trainer.rejected,
+            "refused_foreign_task": refused,
+            **phase_rejected,
+            "task_hash": task_hash,
+            "last_update_seconds": trainer.last_update_seconds,
+            "since_last_update_s": since_last_update,
+            "checkpoint_age_s": checkpoint_age,
+        },
+    )

@@ -4,6 +4,13 @@ The inner loop plans for 10 000 start states at once; a robot asks for one. Both
 :meth:`Agent.plan` — the same model environment (ensemble, known task reward, termination, the
 critic's value, zero until SAC has trained), policy and planner settings — so a plan served here
 is what the inner loop would have produced for that state.
+
+Served plans are the acting planner's (``agent.act: planner``, and ``evaluate_planner``, the
+study's ``*_mpc`` rows): by default the run's ``agent.act_horizon``, and the previous reply,
+shifted by one step (its last action repeated), is one more candidate (the warm start of
+:class:`~mdemorl_core.agents.model_data.ActingPlanner`). The service cannot tell a robot's
+episodes apart, so after a pause or a new episode that candidate is merely stale: it loses the
+elite selection unless it still scores among the best.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mdemorl_core.agent import Agent
 from mdemorl_core.training.checkpoint import has_checkpoint, load_checkpoint
@@ -42,21 +50,23 @@ class Plan:
 class PlanningService:
     """Plans from single observations with a snapshot of a trained agent (model, actor, critic)."""
 
-    def __init__(self, agent: Agent, version: int, default_horizon: int = 10) -> None:
+    def __init__(self, agent: Agent, version: int, default_horizon: int = 0) -> None:
+        """``default_horizon`` 0: the run's ``agent.act_horizon``."""
         if agent.model is None:
             raise PlanningUnavailable(
                 f"a '{agent.config.algo}' agent has no dynamics model to plan with"
             )
         self.agent = agent
         self.version = version
-        self.default_horizon = default_horizon
+        self.default_horizon = default_horizon or agent.config.act_horizon
+        self.previous: torch.Tensor | None = None  # the last reply's actions, 1 x H x A
 
     @property
     def obs_dim(self) -> int:
         return self.agent.obs_dim
 
     @classmethod
-    def from_run(cls, run_dir: Path | str, default_horizon: int = 10) -> PlanningService:
+    def from_run(cls, run_dir: Path | str, default_horizon: int = 0) -> PlanningService:
         """Load the latest checkpoint of a training run (``mdemorl train`` or the trainer node):
         the networks and counters only, not the replay buffers."""
         paths = RunPaths(Path(run_dir))
@@ -108,10 +118,20 @@ class PlanningService:
                 num_samples=num_samples or config.num_samples,
                 elite_fraction=elite_fraction or config.elite_fraction,
             ),
+            fixed=self.warm_start(horizon),
         )
+        self.previous = result.actions
         seconds = time.perf_counter() - start
         return Plan(
             actions=result.actions[0].cpu().numpy().astype(np.float32),
             predicted_return=float(result.returns[0].item()),
             seconds=seconds,
         )
+
+    def warm_start(self, horizon: int) -> torch.Tensor | None:
+        """The previous reply shifted by one step, ``1 x 1 x H x A`` (None: no previous reply of
+        this horizon)."""
+        previous = self.previous
+        if previous is None or previous.shape[1] != horizon:
+            return None
+        return torch.cat([previous[:, 1:], previous[:, -1:]], dim=1).unsqueeze(1)
