@@ -40,12 +40,16 @@ NOT_COVERED = [
     "they keep their last mode",
     "stochlite_sim_node's /mdemorl/controller_phase (its physics pause): the leg's sim robot "
     "runs the same check (controller_phase_rejection) and is covered in the ros family",
-    "corrupted /stochlite/posture commands and the reset service of gait_controller_node",
+    "the reset service of gait_controller_node (std_srvs/Trigger: no payload to corrupt)",
     "a real RS-485 adaptor and real B3M servos: the bus faults are injected into the simulated "
     "bus on a pty, in the driver's own process (a late simulated reply also counts as a failure "
     "on a loaded machine)",
 ]
 FIXED = [
+    "gait_controller_node: an unknown or refused /stochlite/posture_command was only logged, "
+    "whole (a 90 000-character command went into the log as it came), and counted nowhere; "
+    "now counted as posture_rejected_unknown / posture_refused on /diagnostics, the log line "
+    "truncated and throttled",
     "servo_driver_node: the pty closed (an unplugged USB/RS-485 adaptor) raised SerialException "
     "(read) and termios.error (flushing the input) out of the servo loop, which died: no "
     "/joint_states, no e-stop; B3MBus now raises B3MPortError, counted per servo, and the missed "

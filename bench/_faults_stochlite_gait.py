@@ -7,7 +7,10 @@ times 50 ms apart with the other input valid; the controller's /diagnostics coun
 must grow by exactly ``repeats``, and it must publish no joint target meanwhile (it has no other
 fresh input, so any target came from a corrupted one); corrupted PolicyUpdates must each be
 rejected (``policies_rejected`` +1, nothing accepted). Afterwards valid inputs must bring
-targets back and a valid PolicyUpdate must be accepted (``alive``).
+targets back and a valid PolicyUpdate must be accepted (``alive``). Corrupted posture commands
+(/stochlite/posture_command: unknown, empty, differently cased or padded names, a 90 000
+character string), sent while the controller walks on valid inputs, must each be counted
+(``posture_rejected_unknown``) and leave the posture at ``walking`` with targets still flowing.
 
 SIGKILL (:class:`_faults_stochlite_rig.DriverRig` in this process, the controller walking it
 over /joint_targets): per kill, the time from the kill and from the driver's last valid target
@@ -176,6 +179,39 @@ def _inject(
     return per_case, applied
 
 
+POSTURE_CASES = {
+    "unknown": "jump",
+    "empty": "",
+    "upper_case": "SIT",
+    "padded": " sit",
+    "trailing_newline": "passive\n",
+    "huge": "sit" * 30_000,
+}
+
+
+def _posture_faults(probe: GaitProbe, repeats: int) -> tuple[dict[str, dict[str, int]], int]:
+    """Each corrupted posture command ``repeats`` times while the controller walks; the
+    second value counts the cases after which the posture was no longer ``walking``."""
+    from std_msgs.msg import String
+
+    from mdemorl_ros.ros_common import MONITOR_QOS
+    from stochlite_driver.posture import POSTURE_TOPIC
+
+    publisher = probe.node.create_publisher(String, POSTURE_TOPIC, MONITOR_QOS)
+    per_case, applied = {}, 0
+    for kind, text in POSTURE_CASES.items():
+        before = int(probe.counters().get("posture_rejected_unknown", "0"))
+        for _ in range(repeats):
+            publisher.publish(String(data=text))
+            probe.wait(SPACING)
+        probe.wait(0.1)
+        values = probe.counters()
+        counted = int(values.get("posture_rejected_unknown", "0")) - before
+        applied += values.get("posture") != "walking"
+        per_case[kind] = {"sent": repeats, "counted": counted}
+    return per_case, applied
+
+
 def _policy_faults(probe: GaitProbe) -> dict[str, dict[str, int]]:
     """Each corrupted PolicyUpdate once (waiting for its verdict), then the valid one."""
     from mdemorl_msgs.msg import PolicyUpdate
@@ -233,6 +269,10 @@ def gait_input_faults(repeats: int, salt: int) -> list[dict[str, Any]]:
         mark = probe.targets
         probe.wait(0.5)
         inputs_alive = probe.targets > mark
+        postures, postures_applied = _posture_faults(probe, repeats)
+        mark = probe.targets
+        probe.wait(0.5)
+        walking_alive = probe.targets > mark and probe.counters().get("posture") == "walking"
         policies = _policy_faults(probe)
         tracebacks = count_tracebacks(harness.output(process))
         exit_code = harness.terminate(process)
@@ -253,6 +293,7 @@ def gait_input_faults(repeats: int, salt: int) -> list[dict[str, Any]]:
         for name, per_case, applied, alive in (
             ("corrupted /joint_states", states, states_applied, inputs_alive),
             ("corrupted /imu/data", imus, imu_applied, inputs_alive),
+            ("corrupted posture command", postures, postures_applied, walking_alive),
             (
                 "corrupted PolicyUpdate",
                 policies,

@@ -3,7 +3,7 @@
 Runs ``run(quick=True)`` (every kind of corrupted joint target twice into servo_driver_node, the
 simulated B3M bus failing in seven ways, every kind of corrupted /imu/data into its attitude
 guard and the IMU lost (silent, NaN only), every kind of corrupted /joint_states, /imu/data and
-PolicyUpdate into gait_controller_node, two SIGKILLs of the gait controller next to the driver;
+posture commands and PolicyUpdate into gait_controller_node, two SIGKILLs of the gait controller next to the driver;
 the same code ``bench/faults.py --only stochlite`` runs in full) and asserts the reliability
 claims: nothing corrupted ever moved a servo or reached the controller's output, no unhandled
 traceback, every corrupted message counted on /diagnostics, every persistent bus fault latched,
@@ -54,6 +54,7 @@ def test_every_corrupted_message_is_counted_and_the_node_keeps_running(
         "corrupted joint targets",
         "corrupted /joint_states",
         "corrupted /imu/data",
+        "corrupted posture command",
         "corrupted PolicyUpdate",
     ):
         for record in _records(result, prefix):

@@ -80,6 +80,7 @@ from stochlite_driver.gait_core import (
     GaitControllerCore,
     GaitTick,
 )
+from stochlite_driver.posture import COMMANDS as POSTURE_COMMANDS
 from stochlite_driver.posture import POSTURE_TOPIC, Posture, parse_script, sit_pose
 from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.ros_io import (
@@ -166,6 +167,7 @@ class GaitControllerNode(Node):
         self.counters = dict.fromkeys(
             ("ticks", "skipped_no_state", "transitions", "policies_accepted",
              "policies_rejected", "resets", "imu_rejected_non_finite",
+             "posture_rejected_unknown", "posture_refused",
              *(f"states_rejected_{reason}" for reason in STATE_REJECTIONS)), 0,
         )  # fmt: skip
         self.last_error = ""
@@ -240,8 +242,11 @@ class GaitControllerNode(Node):
     def on_posture(self, msg: String) -> None:
         with self.lock:
             error = self.posture.command(msg.data, time.monotonic())
+            if error:
+                known = msg.data in POSTURE_COMMANDS
+                self.counters["posture_refused" if known else "posture_rejected_unknown"] += 1
         if error:
-            self.get_logger().warning(error)
+            self.get_logger().warning(error[:200], throttle_duration_sec=1.0)
 
     def on_policy(self, msg: PolicyUpdate) -> None:
         self.policy_queue.put(msg)

@@ -61,7 +61,8 @@ class Posture:
     def command(self, name: str, now: float) -> str:
         """Apply a command; returns "" or why it was refused."""
         if name not in COMMANDS:
-            return f"unknown posture command {name!r} (one of {COMMANDS})"
+            shown = name if len(name) <= 40 else name[:40] + f"... ({len(name)} characters)"
+            return f"unknown posture command {shown!r} (one of {COMMANDS})"
         if name == "passive":
             self.state = "passive"
         elif name == "stand":
