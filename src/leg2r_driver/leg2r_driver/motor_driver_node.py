@@ -42,9 +42,13 @@ from mdemorl_ros.node_parameters import (
     REQUIRED,
     Rule,
 )
-from mdemorl_ros.realtime import prepare_loop_thread
+from mdemorl_ros.node_plumbing import (
+    enter_loop_thread,
+    run_loop_node,
+    start_loop_thread,
+    stop_loop_thread,
+)
 from mdemorl_ros.ros_common import (
-    CONTROL_SWITCH_INTERVAL,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
     EXECUTOR_STRATEGIES,
@@ -54,9 +58,7 @@ from mdemorl_ros.ros_common import (
     declare,
     diagnostic_status,
     make_control_loop,
-    run_node,
     stamp_to_nanoseconds,
-    stop_own_executor,
 )
 
 ESTOP_ACTIONS = ("zero_torque", "exit_motor_mode")
@@ -168,15 +170,13 @@ class MotorDriverNode(Node):
         self.silent_since: float | None = None  # monotonic time the current motor fault began
         self.fault_latches = 0
         self.reported_bus_errors = 0
-        self.running = True
 
         self.joint_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, STATE_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, MONITOR_QOS)
         self.create_subscription(EffortCommand, EFFORT_COMMAND_TOPIC, self.on_command, STATE_QOS)
         self.create_service(SetBool, "~/estop", self.on_estop)
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
-        self.thread = threading.Thread(target=self.control_loop, name="motor-loop", daemon=True)
-        self.thread.start()
+        start_loop_thread(self, self.control_loop, "motor-loop")
         self.get_logger().info(
             f"driving {list(names)} on {s['can_interface']}:{s['can_channel']} "
             f"at {s['control_rate']} Hz (simulated motors: {s['simulate_motors']})"
@@ -203,9 +203,7 @@ class MotorDriverNode(Node):
 
     def control_loop(self) -> None:
         s = self.settings
-        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
-            self.get_logger().info(line)
-        self.loop.start()
+        enter_loop_thread(self, self.loop, s)
         while self.running:
             self.loop.wait()
             self.tick()
@@ -328,9 +326,7 @@ class MotorDriverNode(Node):
 
     def stop(self) -> None:
         """Stop the loop thread, take the motors out of motor mode, release the bus."""
-        self.running = False
-        self.thread.join(timeout=1.0)
-        stop_own_executor(self)
+        stop_loop_thread(self)
         self.bus.exit_motor_mode()
         self.bus.shutdown()
         if self.firmware is not None:
@@ -341,13 +337,8 @@ class MotorDriverNode(Node):
         self.get_logger().info("motors out of motor mode, bus closed")
 
 
-def _shutdown(node: Node) -> None:
-    assert isinstance(node, MotorDriverNode)
-    node.stop()
-
-
 def main(args: list[str] | None = None) -> None:
-    run_node(MotorDriverNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+    run_loop_node(MotorDriverNode, args)
 
 
 if __name__ == "__main__":

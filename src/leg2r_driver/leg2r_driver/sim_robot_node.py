@@ -27,11 +27,9 @@ benchmark can tell a machine-wide stall (both loops at once) from one of the con
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -53,10 +51,15 @@ from mdemorl_ros.node_parameters import (
     STDDEV,
     Rule,
 )
+from mdemorl_ros.node_plumbing import (
+    enter_loop_thread,
+    run_loop_node,
+    start_loop_thread,
+    stop_loop_thread,
+    write_statistics_file,
+)
 from mdemorl_ros.protocol import PHASE_REJECTIONS
-from mdemorl_ros.realtime import loop_statistics_record, prepare_loop_thread
 from mdemorl_ros.ros_common import (
-    CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
@@ -70,9 +73,7 @@ from mdemorl_ros.ros_common import (
     declare,
     diagnostic_status,
     make_control_loop,
-    run_node,
     stamp_to_nanoseconds,
-    stop_own_executor,
 )
 
 # s; while paused the loop wakes this often to notice the controller's next acting phase.
@@ -164,9 +165,7 @@ class SimRobotNode(Node):
         self.create_service(SetBool, "~/estop", self.on_estop)
         self.create_service(Trigger, "~/reset", self.on_reset)
         self.create_timer(1.0 / s["diagnostics_rate"], self.publish_diagnostics)
-        self.running = True
-        self.thread = threading.Thread(target=self.control_loop, name="sim-loop", daemon=True)
-        self.thread.start()
+        start_loop_thread(self, self.control_loop, "sim-loop")
         self.get_logger().info(
             f"Leg2R simulation at {s['control_rate']} Hz x{s['real_time_factor']} real time"
         )
@@ -209,9 +208,7 @@ class SimRobotNode(Node):
 
     def control_loop(self) -> None:
         s = self.settings
-        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
-            self.get_logger().info(line)
-        self.loop.start()
+        enter_loop_thread(self, self.loop, s)
         ticks = 0
         last_paused_state = -math.inf
         while self.running:
@@ -297,21 +294,12 @@ class SimRobotNode(Node):
         self.diag_pub.publish(array)
 
     def stop(self) -> None:
-        self.running = False
-        self.thread.join(timeout=1.0)
-        stop_own_executor(self)
-        if self.settings["statistics_file"]:
-            record = loop_statistics_record(self.loop)
-            Path(self.settings["statistics_file"]).write_text(json.dumps(record, indent=2))
-
-
-def _shutdown(node: Node) -> None:
-    assert isinstance(node, SimRobotNode)
-    node.stop()
+        stop_loop_thread(self)
+        write_statistics_file(self.settings["statistics_file"], self.loop)
 
 
 def main(args: list[str] | None = None) -> None:
-    run_node(SimRobotNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL)
+    run_loop_node(SimRobotNode, args)
 
 
 if __name__ == "__main__":

@@ -82,11 +82,16 @@ from mdemorl_msgs.msg import (
 )
 from mdemorl_msgs.srv import PlanActions
 from mdemorl_ros.loop_timing import MeasurementWindow
+from mdemorl_ros.node_plumbing import (
+    enter_loop_thread,
+    run_loop_node,
+    start_loop_thread,
+    stop_loop_thread,
+)
 from mdemorl_ros.policy_loader import PolicyLoader
 from mdemorl_ros.protocol import ActingRequest
-from mdemorl_ros.realtime import GcPauseMonitor, loop_statistics_record, prepare_loop_thread
+from mdemorl_ros.realtime import GcPauseMonitor, loop_statistics_record
 from mdemorl_ros.ros_common import (
-    CONTROL_SWITCH_INTERVAL,
     CONTROLLER_PHASE_TOPIC,
     DIAGNOSTICS_TOPIC,
     EFFORT_COMMAND_TOPIC,
@@ -103,9 +108,7 @@ from mdemorl_ros.ros_common import (
     declare,
     diagnostic_status,
     make_control_loop,
-    run_node,
     stamp_to_seconds,
-    stop_own_executor,
     transition_message,
 )
 
@@ -166,9 +169,7 @@ class TorqueControllerNode(Node):
             check_policy_dims, bool(s["deterministic"]), self.accept_policy, self.reject_policy
         )
         self.policy_loader.start()
-        self.running = True
-        self.thread = threading.Thread(target=self.control_loop, name="control-loop", daemon=True)
-        self.thread.start()
+        start_loop_thread(self, self.control_loop, "control-loop")
         self.get_logger().info(
             f"{s['mode']} control at {s['control_rate']} Hz, policy every "
             f"{s['policy_decimation']} ticks, output {s['output']}"
@@ -210,9 +211,7 @@ class TorqueControllerNode(Node):
 
     def control_loop(self) -> None:
         s = self.settings
-        for line in prepare_loop_thread(s["realtime_priority"], s["middleware_priority"]):
-            self.get_logger().info(line)
-        self.loop.start()
+        enter_loop_thread(self, self.loop, s)
         window = MeasurementWindow(
             self.settings["statistics_warmup"], self.settings["statistics_duration"]
         )
@@ -372,10 +371,8 @@ class TorqueControllerNode(Node):
         self.health_pub.publish(health)
 
     def stop(self) -> None:
-        self.running = False
-        self.thread.join(timeout=1.0)
+        stop_loop_thread(self)
         self.policy_loader.stop()
-        stop_own_executor(self)
         record = self.statistics_snapshot or self.statistics_record(window_closed=False)
         self.get_logger().info(
             "loop statistics: "
@@ -391,15 +388,8 @@ class TorqueControllerNode(Node):
         return {**record, **self.counters, "window_closed": window_closed}
 
 
-def _shutdown(node: Node) -> None:
-    assert isinstance(node, TorqueControllerNode)
-    node.stop()
-
-
 def main(args: list[str] | None = None) -> None:
-    run_node(
-        TorqueControllerNode, args, on_shutdown=_shutdown, switch_interval=CONTROL_SWITCH_INTERVAL
-    )
+    run_loop_node(TorqueControllerNode, args)
 
 
 if __name__ == "__main__":

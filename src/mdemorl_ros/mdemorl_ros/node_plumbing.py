@@ -1,13 +1,20 @@
-"""Plumbing shared by the loop nodes of every robot driver: the loop's diagnostics entry, the
-stamped DiagnosticArray, the statistics file, the loop thread's start and stop and ``main``.
+"""The skeleton every loop node shares (the leg's motor driver, sim robot and torque controller,
+the quadruped's servo driver, sim and gait controller): the loop thread's start
+(:func:`start_loop_thread`), its first steps (:func:`enter_loop_thread`) and stop
+(:func:`stop_loop_thread`), ``main`` (:func:`run_loop_node`), the loop's diagnostics entry, the
+stamped DiagnosticArray and the statistics file.
 
-A module of its own (not ``ros_common``) so that the quadruped's drivers could adopt it without
-the leg2r nodes, which still carry their own copies, having to change at the same time.
+A node creates its loop (``ros_common.make_control_loop``) and everything it publishes,
+subscribes and serves, then calls :func:`start_loop_thread` last, so that the middleware threads
+exist when the loop thread promotes them; its loop function begins with
+:func:`enter_loop_thread` and runs ``while node.running``; its ``stop()`` begins with
+:func:`stop_loop_thread` and then releases what the node holds (bus, simulator, files).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +65,14 @@ def write_statistics_file(
     if path:
         record = {**loop_statistics_record(loop), **(extra or {})}
         Path(path).write_text(json.dumps(record, indent=2))
+
+
+def start_loop_thread(node: Node, target: Callable[[], None], name: str) -> None:
+    """Start the node's loop thread (``node.thread``, a daemon running ``target``) with
+    ``node.running`` set; ``target`` loops while it stays true."""
+    node.running = True  # type: ignore[attr-defined]
+    node.thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[attr-defined]
+    node.thread.start()  # type: ignore[attr-defined]
 
 
 def stop_loop_thread(node: Node) -> None:
