@@ -112,10 +112,18 @@ OPEN = [
     "the driver's last-valid-command-to-zero-torque p99 varied between full runs before "
     "2026-12-02 15:00 (20 kills each): 11.4-18.4 ms loaded, 12.0-14.8 ms idle, the late trips "
     "coming with 5-18 ms stalls of the driver's loop right after the kill (/joint_states gaps) in "
-    "2-4 of 20 kills. The two full runs since the watchdog counts from the stamp: p99 11.9 / 11.8 "
-    "ms and 12.0 / 11.8 ms (idle / loaded), no loop gap over 2.5 ms in their 80 kills. The stamp "
-    "rule cannot remove a loop stall, so whether the stalls are gone or did not happen is not "
-    "established; 10 ms of the figure is command_timeout",
+    "2-4 of 20 kills. The four runs since the watchdog counts from the stamp (2026-12-02 "
+    "15:01-16:24): p99 11.9 / 11.8, 12.0 / 11.8, 12.0 / 12.0 and 11.9 / 11.9 ms (idle / loaded), "
+    "no loop gap over 2.5 ms in their 160 kills. The stamp rule cannot remove a loop stall, so "
+    "whether the stalls are gone or did not happen is not established; 10 ms of the figure is "
+    "command_timeout",
+    "2 watchdog trips counted for one controller kill in 2 of 20 loaded kills of the full run of "
+    "2026-12-02 16:13 (kills 0 and 1, right after the load process started), after the fix of "
+    "re-arming by late commands; not seen in the 140 other kills since. The counting window "
+    "starts at the driver's status before the kill, so a trip while the controller still ran "
+    "(its commands stalled for command_timeout) would count too; the harness now tells such "
+    "trips apart (pre_kill_trips, from zero-torque joint states before the kill) but no run "
+    "since has had one, so the cause is not established",
 ]
 
 

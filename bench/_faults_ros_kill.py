@@ -31,6 +31,7 @@ from _faults_ros_common import (
     driver_parameters,
     fault_record,
     loadavg,
+    stamp_seconds,
     start_cpu_load,
     summary,
 )
@@ -42,6 +43,14 @@ OUTLIER_MS = 25.0  # a trip later than this (2.5 x command_timeout) is listed as
 
 def all_zero(efforts: list[float]) -> bool:
     return bool(efforts) and all(abs(e) <= ZERO_TOLERANCE for e in efforts)
+
+
+def _status_stamp(arrays: list[Any], suffix: str) -> float:
+    """The stamp (s) of the newest DiagnosticArray holding a status named ``...suffix``."""
+    for array in reversed(arrays):
+        if diagnostic_values([array], suffix) is not None:
+            return stamp_seconds(array.header.stamp)
+    return float("inf")
 
 
 def kill_once(harness: Any, recorder: Recorder, index: int) -> dict[str, Any]:
@@ -62,6 +71,7 @@ def kill_once(harness: Any, recorder: Recorder, index: int) -> dict[str, Any]:
     harness.spin_until(lambda: len(recorder.commands) > commands_mark, 10.0)
     recorder.wait(0.3)
     before = recorder.fresh_diagnostics("safety") or {}
+    before_stamp = _status_stamp(recorder.diagnostics, "safety")
     loop_before = diagnostic_values(recorder.diagnostics, "control loop") or {}
     mark = len(recorder.states)
     killed_at = time.time()
@@ -84,6 +94,12 @@ def kill_once(harness: Any, recorder: Recorder, index: int) -> dict[str, Any]:
     zero_stamp = states[first][0]
     resumed = [s for s, e in states[first:] if not all_zero(e)]
     trips = int(after.get("watchdog_trips", "0")) - int(before.get("watchdog_trips", "0"))
+    # Trips while the controller still lived (its commands stopped for a whole command_timeout:
+    # a stalled controller, the watchdog doing its job) show as zero torque before the kill.
+    alive_states = [e for s, e in recorder.states if before_stamp < s < killed_at]
+    result["pre_kill_trips"] = sum(
+        all_zero(e) and not all_zero(prev) for prev, e in itertools.pairwise(alive_states)
+    )
     result.update(
         outcome="torque_resumed_without_command" if resumed else "zero_torque",
         kill_to_zero=zero_stamp - killed_at,
@@ -133,6 +149,7 @@ def _series(harness: Any, recorder: Recorder, kills: int, loaded: bool) -> dict[
                     "kill_to_zero_ms": round(one["kill_to_zero"] * 1e3, 3),
                     "longest_state_gap_ms": round(one["longest_state_gap"] * 1e3, 3),
                     "driver_missed_periods": one["missed_periods"],
+                    "pre_kill_trips": one["pre_kill_trips"],
                     "loadavg_1m": one["loadavg"][0],
                 }
             )
@@ -147,8 +164,17 @@ def _series(harness: Any, recorder: Recorder, kills: int, loaded: bool) -> dict[
             figures["trip_delay"].append(one["trip_delay"])
             if "last_command_to_zero" in one:
                 figures["last_command_to_zero"].append(one["last_command_to_zero"])
-            if one["trips"] != 1:
-                misbehaving.append(f"kill {index}: {one['trips']} watchdog trips counted, not 1")
+            pre_kill = one["pre_kill_trips"]
+            if pre_kill:
+                outliers.append(
+                    f"kill {index}: {pre_kill} watchdog trip(s) before the kill (the controller's "
+                    f"commands stopped for command_timeout while it ran)"
+                )
+            if one["trips"] - pre_kill != 1:
+                misbehaving.append(
+                    f"kill {index}: {one['trips']} watchdog trips counted ({pre_kill} before "
+                    "the kill), not 1 after it"
+                )
             if one["trip_delay"] * 1e3 < COMMAND_TIMEOUT_MS:
                 misbehaving.append(f"kill {index}: tripped before command_timeout")
     finally:

@@ -32,7 +32,10 @@ from _faults_ros_common import (
     summary,
 )
 
-STALE_WINDOW = 1.5  # s watched after each kill (several 5 Hz diagnostics periods)
+# s watched after each kill: the controller reports ERROR from STATE_LOST_AFTER (1 s) on, so
+# this leaves 2 s of 5 Hz statuses for it (1.5 s left 0.5 s, and one kill of 10 in a full run,
+# 2026-12-02, saw no controller status at all in its window while the controller lived on)
+STALE_WINDOW = 3.0
 MARGIN = 0.05  # s past max_state_age after which a command or transition counts as stale
 RECOVER_TIMEOUT = 30.0  # s for a relaunched robot node to be acted on again
 ERROR = 2  # DiagnosticStatus.ERROR
