@@ -228,7 +228,8 @@ def corrupt_sim_efforts(repeats: int, salt: int) -> list[dict[str, Any]]:
         recorder = Recorder(harness, "faults_effort_probe")
         process = harness.start(
             # 20 Hz statuses: each corrupted message waits for the status that counts it
-            "leg2r_driver.sim_robot_node", {"diagnostics_rate": 20.0, "pause_after_hold": 0.0}
+            "leg2r_driver.sim_robot_node",
+            {"diagnostics_rate": 20.0, "pause_after_hold": 0.0},
         )
         harness.spin_until(lambda: len(recorder.states) > 10, 60.0)
         return [
