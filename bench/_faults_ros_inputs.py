@@ -33,6 +33,10 @@ JOINTS = ["hip", "knee"]
 LEAD = 0.004  # s
 CONFIRM_WITHIN = 0.006  # s
 GOOD_HIP, BAD_HIP = 0.3, -1.5  # N*m: the accepted command's hip torque, the corrupted one's
+# Each attempt's accepted command has a hip torque of its own (GOOD_HIP + k * GOOD_STEP), so a
+# state still showing the previous attempt's (delivered late to the probe, or a late command
+# applied) is not taken for this one's.
+GOOD_STEP, GOOD_VALUES = 0.05, 5
 
 
 def _stamp(node: Any, offset: float) -> Any:
@@ -127,14 +131,20 @@ def _command(node: Any, hip: float, stamp: Any, sequence: int) -> Any:
     return msg
 
 
+# What a corrupted command arriving too late is rightly rejected as instead of out of order:
+# older than max_command_age, or stamped before a watchdog trip that happened meanwhile.
+LATE_REJECTIONS = ("rejected_stale", "rejected_before_trip")
+
+
 def order_faults(
     recorder: Recorder, publisher: Any, repeats: int
 ) -> tuple[dict[str, dict[str, int]], int]:
     """Per case an accepted command then one delivered out of order after it (``older_stamp``:
-    stamped 1 ms before it, ``duplicate``: its stamp and sequence again); per case sent/counted,
-    and the corrupted hip torque seen applied. A corrupted command that arrives after
-    max_command_age is rightly rejected as stale instead: reported as ``late``, not as sent; an
-    attempt whose accepted command was not seen applied in time as ``skipped_unconfirmed``."""
+        stamped 1 ms before it, ``duplicate``: its stamp and sequence again); per case sent/counted,
+        and the corrupted hip torque seen applied. A corrupted command that arrives after
+        max_command_age (or stamped before a watchdog trip) is rightly rejected as stale (before the
+    trip) instead: reported as ``late``, not as sent; an
+        attempt whose accepted command was not seen applied in time as ``skipped_unconfirmed``."""
     from rclpy.duration import Duration
     from rclpy.time import Time
 
@@ -143,21 +153,26 @@ def order_faults(
     values = recorder.fresh_diagnostics("safety") or {}
     for kind in ("older_stamp", "duplicate"):
         before = {
-            key: int(values.get(key, "0")) for key in ("rejected_out_of_order", "rejected_stale")
+            key: int(values.get(key, "0")) for key in ("rejected_out_of_order", *LATE_REJECTIONS)
         }
         sent = skipped = 0
         for attempt in range(20 * repeats):
             if sent == repeats:
                 break
             sequence = 1_000_000 + attempt  # far from the restarted controller's 0 afterwards
+            good = GOOD_HIP + GOOD_STEP * (attempt % GOOD_VALUES)
             stamp = _stamp(recorder.node, LEAD)
             mark = len(recorder.states)
-            publisher.publish(_command(recorder.node, GOOD_HIP, stamp, sequence))
+            published_at = time.time()
+            publisher.publish(_command(recorder.node, good, stamp, sequence))
             began = time.monotonic()
             seen = False
             while not seen and time.monotonic() - began < CONFIRM_WITHIN:
                 recorder.harness.executor.spin_once(timeout_sec=0.0005)
-                seen = any(abs(e[0] - GOOD_HIP) < 0.05 for _, e in recorder.states[mark:])
+                seen = any(
+                    abs(e[0] - good) < GOOD_STEP / 3 and s >= published_at
+                    for s, e in recorder.states[mark:]
+                )
             if seen:
                 if kind == "older_stamp":
                     earlier = Time.from_msg(stamp) - Duration(nanoseconds=1_000_000)
@@ -171,10 +186,11 @@ def order_faults(
         recorder.wait(0.1)
         values = recorder.fresh_diagnostics("safety") or {}
         grown = {key: int(values.get(key, "0")) - n for key, n in before.items()}
-        # A stale rejection may be an accepted-to-be command's (then the "seen" torque was the
-        # previous attempt's): only as many as out-of-order counts are missing are the
-        # corrupted ones' (a corrupted command acted on shows as ``bad`` either way).
-        late = min(grown["rejected_stale"], max(sent - grown["rejected_out_of_order"], 0))
+        # A late rejection may be an accepted-to-be command's: only as many as out-of-order
+        # counts are missing are the corrupted ones' (a corrupted command acted on shows as
+        # ``bad`` either way).
+        late_rejections = sum(grown[key] for key in LATE_REJECTIONS)
+        late = min(late_rejections, max(sent - grown["rejected_out_of_order"], 0))
         per_case[kind] = {
             "sent": sent - late,
             "counted": grown["rejected_out_of_order"],
