@@ -172,7 +172,9 @@ def test_planner_round_trip_schema(quick_runs: QuickRunCache) -> None:
     setup = document["setup"]
     assert document["node_diagnostics"]["plans"] == setup["warmup_requests"] + document["answered"]
     assert document["node_diagnostics"]["failed"] == 0
-    assert (setup["env_id"], setup["M"], setup["H"], setup["rate_hz"]) == ("Leg2R-v0", 100, 10, 100)
+    # H: the node's default, the run's agent.act_horizon (the acting planner's).
+    assert (setup["env_id"], setup["M"], setup["rate_hz"]) == ("Leg2R-v0", 100, 100)
+    assert setup["H"] == setup["agent"]["act_horizon"] == 5
     assert document["budget_ms"] == pytest.approx(1e3 / setup["rate_hz"])
     assert setup["agent"]["sac_updates"] > 0, "the critic's terminal value must be in the plan"
 
