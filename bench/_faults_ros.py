@@ -112,9 +112,9 @@ OPEN = [
     "the driver's last-valid-command-to-zero-torque p99 varied between full runs before "
     "2026-12-02 15:00 (20 kills each): 11.4-18.4 ms loaded, 12.0-14.8 ms idle, the late trips "
     "coming with 5-18 ms stalls of the driver's loop right after the kill (/joint_states gaps) in "
-    "2-4 of 20 kills. The four runs since the watchdog counts from the stamp (2026-12-02 "
-    "15:01-16:24): p99 11.9 / 11.8, 12.0 / 11.8, 12.0 / 12.0 and 11.9 / 11.9 ms (idle / loaded), "
-    "no loop gap over 2.5 ms in their 160 kills. The stamp rule cannot remove a loop stall, so "
+    "1-4 of 20 kills (the 14:00 run: 4 idle, 1 loaded). The four runs since the watchdog counts "
+    "from the stamp (2026-12-02 15:01-16:24): p99 11.9 / 11.8, 12.0 / 11.8, 12.0 / 12.0 and "
+    "11.9 / 11.9 ms (idle / loaded), no /joint_states gap over 4.8 ms in their 160 kills. The stamp rule cannot remove a loop stall, so "
     "whether the stalls are gone or did not happen is not established; 10 ms of the figure is "
     "command_timeout",
     "2 watchdog trips counted for one controller kill in 2 of 20 loaded kills of the full run of "

@@ -30,12 +30,12 @@ Protocols (``ControllerConfig.protocol``, :mod:`mdemorl_ros.protocol`), fed by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from leg2r_driver.safety import stamp_rejection
 from mdemorl_core.envs.leg2r_task import (
     ACTION_DIM,
     OBSERVATION_DIM,
@@ -336,8 +336,7 @@ def select_joint_state(
     qd = np.array([velocity[index[name]] for name in joint_names], dtype=np.float64)
     if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd))):
         raise StateRejected("non_finite")
-    if not math.isfinite(stamp_age) or stamp_age > max_state_age:
-        raise StateRejected("stale")
-    if stamp_age < -MAX_STATE_FUTURE_SKEW:
-        raise StateRejected("future_stamp")
+    freshness = stamp_rejection(stamp_age, max_state_age, MAX_STATE_FUTURE_SKEW)
+    if freshness is not None:
+        raise StateRejected(freshness)
     return q, qd

@@ -59,6 +59,20 @@ class Rejection(enum.Enum):
     ESTOP = "ignored_estop"
 
 
+STAMP_REJECTIONS = {"stale": Rejection.STALE, "future_stamp": Rejection.FUTURE}
+
+
+def stamp_rejection(stamp_age: float, max_age: float, max_future_skew: float) -> str | None:
+    """The freshness rule of every stamped input (commands, joint states, IMU samples):
+    ``"stale"`` for an age (now - stamp, s) that is NaN or above ``max_age``, ``"future_stamp"``
+    for a stamp more than ``max_future_skew`` ahead of the clock, else None."""
+    if not math.isfinite(stamp_age) or stamp_age > max_age:
+        return "stale"
+    if stamp_age < -max_future_skew:
+        return "future_stamp"
+    return None
+
+
 def command_rejection(
     names: Sequence[str],
     values: Sequence[float],
@@ -80,11 +94,8 @@ def command_rejection(
         return Rejection.UNKNOWN_JOINT
     if len(set(names)) != len(names):
         return Rejection.DUPLICATE_JOINT
-    if not math.isfinite(stamp_age) or stamp_age > max_command_age:
-        return Rejection.STALE
-    if stamp_age < -max_future_skew:
-        return Rejection.FUTURE
-    return None
+    freshness = stamp_rejection(stamp_age, max_command_age, max_future_skew)
+    return None if freshness is None else STAMP_REJECTIONS[freshness]
 
 
 def order_rejection(

@@ -41,7 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leg2r_driver.safety import Rejection, command_rejection, ordered_and_clipped
+from leg2r_driver.safety import (
+    Rejection,
+    command_rejection,
+    ordered_and_clipped,
+    stamp_rejection,
+)
 from stochlite_driver.b3m import RunMode
 from stochlite_driver.robot import roll_pitch
 
@@ -68,11 +73,10 @@ def imu_rejection(
         return ImuRejection.NON_FINITE
     if abs(math.sqrt(sum(v * v for v in quaternion)) - 1.0) > QUATERNION_NORM_TOLERANCE:
         return ImuRejection.NOT_UNIT
-    if not math.isfinite(stamp_age) or stamp_age > max_imu_age:
-        return ImuRejection.STALE
-    if stamp_age < -max_future_skew:
-        return ImuRejection.FUTURE
-    return None
+    freshness = stamp_rejection(stamp_age, max_imu_age, max_future_skew)
+    if freshness is None:
+        return None
+    return ImuRejection.STALE if freshness == "stale" else ImuRejection.FUTURE
 
 
 class ServoPhase(enum.Enum):
