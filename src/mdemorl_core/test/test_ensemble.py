@@ -140,6 +140,42 @@ def test_member_subset_gather_follows_weight_updates_under_no_grad() -> None:
     assert not torch.allclose(first, expected)
 
 
+def test_alternating_member_sets_keep_one_gather_each_until_the_weights_change() -> None:
+    """A one-state plan alternates all elites (M samples) and one elite (the rollout of mu):
+    each set's weights are gathered once, and an update still reaches both."""
+    from mdemorl_core.models.ensemble import EnsembleLinear
+
+    torch.manual_seed(0)
+    layer = EnsembleLinear(4, 3, 2)
+    sets = [torch.tensor([1, 3, 0]), torch.tensor([1])]
+    with torch.no_grad():
+        for _ in range(3):
+            for members in sets:
+                x = torch.randn(len(members), 5, 3)
+                expected = torch.baddbmm(layer.bias[members], x, layer.weight[members])
+                assert torch.equal(layer(x, members), expected)
+        assert len(layer._subsets) == len(sets)
+        layer.bias.add_(2.0)
+        for members in sets:
+            x = torch.randn(len(members), 5, 3)
+            expected = torch.baddbmm(layer.bias[members], x, layer.weight[members])
+            assert torch.equal(layer(x, members), expected)
+
+
+def test_mean_only_ts1_prediction_is_the_full_predictions_mean() -> None:
+    model = DynamicsEnsemble(2, 1, _small_config())
+    inputs = torch.randn(30, 3)
+    with torch.no_grad():
+        full_mean, full_var = model.predict_elites_partitioned(
+            inputs, torch.Generator().manual_seed(4)
+        )
+        mean, var = model.predict_elites_partitioned(
+            inputs, torch.Generator().manual_seed(4), with_variance=False
+        )
+    assert var is None and full_var is not None and full_var.shape == full_mean.shape
+    assert torch.equal(mean, full_mean)
+
+
 def test_bf16_inference_step_tracks_fp32_and_returns_fp32() -> None:
     torch.manual_seed(0)
     exact = DynamicsEnsemble(3, 2, _small_config())

@@ -119,6 +119,21 @@ def test_act_numpy_fast_path_equals_the_deterministic_sample() -> None:
     np.testing.assert_allclose(actor.act_numpy(obs[1]), expected[1], rtol=1e-6, atol=1e-7)
 
 
+def test_deterministic_policy_action_is_the_sample_action_and_draws_no_noise() -> None:
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(5, 3, hidden_size=16, num_layers=2)
+    obs = torch.randn(6, 5)
+    generator = torch.Generator().manual_seed(2)
+    before = generator.get_state()
+    with torch.no_grad():
+        action = actor.policy_action(obs, generator, True)
+        assert torch.equal(action, actor.sample(obs, None, True)[0])
+    assert torch.equal(generator.get_state(), before)
+    with torch.no_grad():
+        sampled = actor.policy_action(obs, generator, False)
+        assert torch.equal(sampled, actor.sample(obs, torch.Generator().manual_seed(2))[0])
+
+
 def _two_sequential_critics(critic: TwinQ) -> tuple[torch.nn.Sequential, torch.nn.Sequential]:
     """The former layout (two independent ``nn.Sequential`` MLPs) holding the fused weights."""
     in_dim = critic.layers[0].weight.shape[1]

@@ -180,7 +180,10 @@ class TanhGaussianActor(nn.Module):
     def policy_action(
         self, obs: torch.Tensor, generator: torch.Generator, deterministic: bool
     ) -> torch.Tensor:
-        """The planner's ``PolicyFn``: action ``N x A``."""
+        """The planner's ``PolicyFn``: action ``N x A``. Deterministic: ``tanh(mean)`` without
+        the log-probability :meth:`sample` would compute and the planner would discard."""
+        if deterministic:
+            return torch.tanh(self(obs)[0])
         return self.sample(obs, generator, deterministic)[0]
 
     @torch.inference_mode()

@@ -93,8 +93,8 @@ class EnsembleLinear(nn.Module):
             torch.empty(ensemble_size, in_dim, out_dim).uniform_(-bound, bound)
         )
         self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, out_dim))
-        self._subset_key: tuple[int, int, tuple[int, ...]] | None = None
-        self._subset: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._subsets: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._subsets_version: tuple[int, int] | None = None
 
     def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``k x N x in`` where k = K, or k = len(members) when a subset is given."""
@@ -103,13 +103,19 @@ class EnsembleLinear(nn.Module):
         if torch.is_grad_enabled():
             return torch.baddbmm(self.bias[members], x, self.weight[members])
         # A planner rollout calls this with the same elites every model step: gathering their
-        # weights each time was ~half of a one-state plan. Reuse the gather until the parameters
-        # change (in-place updates bump _version) or the members do.
-        key = (self.weight._version, self.bias._version, tuple(members.tolist()))
-        if key != self._subset_key or self._subset is None:
-            self._subset = (self.bias[members], self.weight[members])
-            self._subset_key = key
-        bias, weight = self._subset
+        # weights each time was ~half of a one-state plan. Reuse each member set's gather until the
+        # parameters change (in-place updates bump _version). One entry per member set: a plan
+        # alternates between all elites (M samples) and the first one (the 1-row rollout of mu),
+        # and a single cached set was re-gathered at every switch (~20 % of a one-state plan).
+        version = (self.weight._version, self.bias._version)
+        if version != self._subsets_version:
+            self._subsets.clear()
+            self._subsets_version = version
+        key = tuple(members.tolist())
+        subset = self._subsets.get(key)
+        if subset is None:
+            subset = self._subsets[key] = (self.bias[members], self.weight[members])
+        bias, weight = subset
         return torch.baddbmm(bias, x, weight)
 
 
@@ -152,16 +158,20 @@ class GaussianEnsemble(nn.Module):
         self, inputs: torch.Tensor, members: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised ``k x N x I`` -> normalised mean and log-variance, each ``k x N x D``."""
-        hidden = inputs
-        for layer in self.hidden:
-            hidden = F.silu(layer(hidden, members))
-        mean, log_var = self.head(hidden, members).chunk(2, dim=-1)
+        mean, log_var = self._head_output(inputs, members).chunk(2, dim=-1)
         max_log_var = self.max_log_var if members is None else self.max_log_var[members]
         min_log_var = self.min_log_var if members is None else self.min_log_var[members]
         # Soft bounds keep the variance away from 0 and infinity while staying differentiable.
         log_var = max_log_var - F.softplus(max_log_var - log_var)
         log_var = min_log_var + F.softplus(log_var - min_log_var)
         return mean, log_var
+
+    def _head_output(self, inputs: torch.Tensor, members: torch.Tensor | None) -> torch.Tensor:
+        """Normalised ``k x N x I`` -> the head's raw ``k x N x 2D`` (mean, unbounded log-variance)."""
+        hidden = inputs
+        for layer in self.hidden:
+            hidden = F.silu(layer(hidden, members))
+        return self.head(hidden, members)
 
     def predict(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw ``N x I`` -> every member's raw-space mean and variance, each ``K x N x D``."""
@@ -174,11 +184,12 @@ class GaussianEnsemble(nn.Module):
         return self.target_normalizer.denormalize(mean), log_var.exp() * std.pow(2)
 
     def predict_elites_partitioned(
-        self, inputs: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, inputs: torch.Tensor, generator: torch.Generator, with_variance: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """TS-1 prediction: every row goes through ONE elite chosen at random (a random balanced
         partition of the rows over the E elites, so each elite processes ~N/E rows instead of
-        all N). Raw ``N x I`` -> raw mean and variance, each ``N x D``."""
+        all N). Raw ``N x I`` -> raw mean and variance, each ``N x D``; the variance is None
+        without ``with_variance`` (a rollout without model noise: the same mean, fewer ops)."""
         num_rows = inputs.shape[0]
         elites = self.elite_indices
         num_elites = int(elites.numel())
@@ -192,22 +203,29 @@ class GaussianEnsemble(nn.Module):
             # One row per group: groups N..E-1 only hold padding, so only the first N elites run
             # (a one-state rollout then reads one elite's weights, not E; same rows, same result).
             groups, elites = groups[:num_rows], elites[:num_rows]
-        normalized = self.input_normalizer.normalize(inputs)
+        normalized = self.input_normalizer.normalize(inputs)[groups]
+
+        def forward() -> tuple[torch.Tensor, torch.Tensor | None]:
+            if with_variance:
+                return self.forward_normalized(normalized, elites)
+            return self._head_output(normalized, elites)[..., : self.out_dim], None
+
         if self.config.bf16_inference and not torch.is_grad_enabled():
             with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
-                mean, log_var = self.forward_normalized(normalized[groups], elites)
-            mean, log_var = mean.float(), log_var.float()
+                mean, log_var = forward()
+            mean = mean.float()
+            log_var = None if log_var is None else log_var.float()
         else:
-            mean, log_var = self.forward_normalized(normalized[groups], elites)
-        flat_mean = mean.reshape(-1, self.out_dim)[:num_rows]
-        flat_var = log_var.exp().reshape(-1, self.out_dim)[:num_rows]
-        out_mean = torch.empty_like(flat_mean)
-        out_var = torch.empty_like(flat_var)
+            mean, log_var = forward()
         # The first N entries of the padded index list are exactly the permutation (no duplicates).
-        out_mean[permutation] = flat_mean
-        out_var[permutation] = flat_var
-        std = self.target_normalizer.std
-        return self.target_normalizer.denormalize(out_mean), out_var * std.pow(2)
+        out_mean = torch.empty((num_rows, self.out_dim), dtype=mean.dtype, device=mean.device)
+        out_mean[permutation] = mean.reshape(-1, self.out_dim)[:num_rows]
+        out_mean = self.target_normalizer.denormalize(out_mean)
+        if log_var is None:
+            return out_mean, None
+        out_var = torch.empty_like(out_mean)
+        out_var[permutation] = log_var.exp().reshape(-1, self.out_dim)[:num_rows]
+        return out_mean, out_var * self.target_normalizer.std.pow(2)
 
     def nll(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
         """Mean raw-space Gaussian NLL per dimension over all members (``N x I``, ``N x D``)."""
@@ -373,9 +391,11 @@ class DynamicsEnsemble(GaussianEnsemble):
         The reward is the member's mean (deterministic reward head); the state change is the
         member's mean, plus a Gaussian sample of its predicted variance when ``sample_noise``.
         """
-        mean, var = self.predict_elites_partitioned(torch.cat([obs, act], dim=-1), generator)
+        mean, var = self.predict_elites_partitioned(
+            torch.cat([obs, act], dim=-1), generator, with_variance=sample_noise
+        )
         delta = mean[:, : self.obs_dim]
-        if sample_noise:
+        if var is not None:
             noise = torch.randn(
                 delta.shape, generator=generator, device=delta.device, dtype=delta.dtype
             )
