@@ -136,6 +136,16 @@ ARMS: dict[str, Arm] = {
         "M-DeMoRL, DMD-MPC drives the env, actor distils the planner",
         eval_planner=True,
     ),
+    # The distilling planner arm at the high UTD (added in session 8, before any of its runs):
+    # on Leg2RHardware-v0 the UTD 1 distilled actor needed 5000 steps on average where its
+    # planner needed 2333 and SAC at UTD k 3333; the question is whether k x the actor updates
+    # on the planner's data close that gap. Its AUC target is against sac_utd<k>.
+    f"mdemorl_plan_distill_utd{UTD_K}": Arm(
+        "mdemorl",
+        {**MDEMORL, "act": "planner", "distill": True, "utd_ratio": float(UTD_K)},
+        "M-DeMoRL, DMD-MPC drives the env, actor distils the planner, UTD k",
+        eval_planner=True,
+    ),
     "mopac": Arm("mopac", MDEMORL, "MoPAC (the same inner loop, MPPI utility), UTD 1"),
     "sb3_sac": Arm("sb3_sac", {**INTERLEAVED, "utd_ratio": 1.0}, "stable-baselines3 SAC, UTD 1"),
 }
