@@ -98,6 +98,13 @@ def summarise_arm(task: Task, seeds: list[dict[str, Any]], missing: list[str]) -
             steps_to_threshold_mean=float(np.mean(counted)),
             steps_to_threshold_ci95=list(bootstrap_ci(counted)),
             never_reached=sum(r is None for r in reached),
+            # A seed that meets the threshold at its first evaluation measures the initial policy
+            # (the first epoch is mostly random actions), not learning: the report flags it.
+            reached_at_first_eval=[
+                seed["seed"]
+                for seed in seeds
+                if seed["steps"] and seed["reached"] == seed["steps"][0]
+            ],
         )
     summary["auc_mean"], summary["auc_ci95"] = _mean_ci([seed["auc"] for seed in seeds])
     summary["auc_per_seed"] = [seed["auc"] for seed in seeds]
@@ -389,6 +396,16 @@ def render_study(document: dict[str, Any]) -> str:
                 "",
                 _table(["ratio", "metric", "value", "95 % CI", "target", "verdict"], ratio_table),
             ]
+        first = [
+            f"`{name}` seed(s) {', '.join(str(seed) for seed in arm['reached_at_first_eval'])}"
+            for name, arm in task["arms"].items()
+            if arm.get("reached_at_first_eval")
+        ]
+        if first:
+            parts.append(
+                "\nThreshold met at the first evaluation (by the barely trained policy, so those "
+                f"steps do not measure learning): {'; '.join(first)}."
+            )
         missing = _missing_line(task["arms"])
         if missing:
             parts.append(f"\nNot (yet) in the results: {missing}.")

@@ -266,6 +266,13 @@ def test_report_schema_and_values(tmp_path: Path) -> None:
     assert sac["train_return_mean"] == pytest.approx(-625.0)
     assert sac["return_at_steps"]["300"]["mean"] == pytest.approx(-900.0)
     assert task["arms"]["mdemorl"]["steps_to_threshold"] == [100, None]
+    # Seed 0 of mdemorl met the threshold at its first evaluation: flagged, sac's seeds are not.
+    assert task["arms"]["mdemorl"]["reached_at_first_eval"] == [0]
+    assert sac["reached_at_first_eval"] == []
+    from _study_report import render_study
+
+    assert "first evaluation (by the barely trained policy" in render_study(document)
+    assert "`mdemorl` seed(s) 0;" in render_study(document)
     assert task["arms"]["mdemorl"]["seed_ids"] == [0, 7]
     assert task["arms"]["mdemorl"]["missing"] == ["seed 1: missing", "seed 2: missing"]
     assert task["arms"]["mdemorl_plan_mpc"]["steps_to_threshold"] == [100]
