@@ -35,10 +35,9 @@ Found by the first run (``sac`` seed 0, 2026-12-02; the rules above stay as fixe
 after epoch 1 (about 750 SAC updates on 1000 uniform-random steps) already scored 4243.1 against
 the 4000 threshold (the trajectory generator alone: about 2600), so episodes-to-threshold
 measures a barely trained policy on this task, not learning (the report flags such seeds); SAC
-then learned to
-lunge: its later actors fall within ~50 steps at up to 1.5 m/s of odometry (returns ~200-800),
-and its final actor fell in 12 of 12 walking episodes (0.29 m mean against the trajectory
-generator's 2.69 m and 0 falls). The walking part (distance, falls) is what separates the arms.
+then learned to lunge: its later actors fall within ~50 steps at up to 1.5 m/s of odometry
+(returns ~200-800), and its final actor fell in 12 of 12 walking episodes (0.29 m mean against
+the trajectory generator's 2.69 m and 0 falls). The walking part (distance, falls) is what separates the arms.
 """
 
 from __future__ import annotations
