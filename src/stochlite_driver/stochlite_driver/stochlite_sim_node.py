@@ -16,8 +16,9 @@ Services: ``~/estop`` (SetBool), ``~/reset`` (Trigger: respawn standing; release
 
 Pausing while the controller holds (``pause_after_hold`` >= 0, as the leg's sim robot): after
 that many seconds of a non-acting ``/mdemorl/controller_phase`` (episodic protocol, the trainer
-updating) the physics stops and ``/joint_states`` repeats the frozen state at
-``paused_state_rate``, leaving the CPU to the trainer; the first acting phase resumes it, holding
+updating) the physics stops and ``/joint_states``, ``/imu/data`` and ``/sim/torso_pose`` repeat
+the frozen state (velocities and rates zero) at ``paused_state_rate``, leaving the CPU to the
+trainer while a monitor or a late subscriber still sees where the robot is; the first acting phase resumes it, holding
 the joints until the controller's next target arrives (no limp tick from a watchdog that ran
 while nothing moved). A real robot cannot pause: the driver has no such option.
 """
@@ -80,7 +81,7 @@ DEFAULTS: dict[str, object] = {
     "slope": [0.0, 0.0],  # rad, ground roll and pitch
     "waiting_mode": "hold",
     "pause_after_hold": -1.0,  # s of controller hold before the physics pauses; < 0: never
-    "paused_state_rate": 2.0,  # Hz of /joint_states while paused
+    "paused_state_rate": 2.0,  # Hz of the frozen /joint_states, /imu/data, pose while paused
     "imu_rate": 100.0,
     "imu_orientation_stddev": 0.035,
     "imu_angular_velocity_stddev": 0.0025,
@@ -186,8 +187,11 @@ class StochLiteSimNode(ServoTargetsNode):
             if self.paused():
                 with self.lock:
                     q, qd, torque = self.sim.joint_state()
+                    quaternion, rates, force = self.sim.imu()
+                    position = self.sim.torso()[0]
                 stamp = self.get_clock().now().to_msg()
                 self.joint_pub.publish(joint_state_message(stamp, q, 0.0 * qd, torque))
+                self.publish_imu(stamp, quaternion, 0.0 * rates, force, position)
                 self.loop.pause(1.0 / s["paused_state_rate"])
                 self.paused_seconds += 1.0 / s["paused_state_rate"]
                 continue
