@@ -15,7 +15,8 @@ import math
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,7 @@ class DriverRig:
         self.spinner.start()
         self.feed: Callable[[], None] | None = None
         self.imu_feed = True  # False: no level IMU sample; imu_substitute() instead, if set
+        self._imu_lock = threading.Lock()  # held while the feeder publishes an IMU sample
         self.imu_substitute: Callable[[], None] | None = None
         self._stop_feed = threading.Event()
         self.feeder = threading.Thread(target=self._feed, name="rig-feeder", daemon=True)
@@ -124,17 +126,29 @@ class DriverRig:
         from sensor_msgs.msg import Imu
 
         while not self._stop_feed.is_set():
-            if self.imu_feed:
-                imu = Imu()
-                imu.orientation.w = 1.0
-                imu.header.stamp = self.probe.get_clock().now().to_msg()
-                self.imu_pub.publish(imu)
-            elif (substitute := self.imu_substitute) is not None:
-                substitute()
+            with self._imu_lock:
+                if self.imu_feed:
+                    imu = Imu()
+                    imu.orientation.w = 1.0
+                    imu.header.stamp = self.probe.get_clock().now().to_msg()
+                    self.imu_pub.publish(imu)
+                elif (substitute := self.imu_substitute) is not None:
+                    substitute()
             feed = self.feed
             if feed is not None:
                 feed()
             time.sleep(0.01)
+
+    @contextmanager
+    def imu_feed_paused(self) -> Iterator[None]:
+        """No level IMU sample from the feeder during the body, none of its own in flight when
+        the body starts."""
+        with self._imu_lock:
+            self.imu_feed = False
+        try:
+            yield
+        finally:
+            self.imu_feed = True
 
     def stamp(self, offset: float = 0.0) -> Any:
         from rclpy.duration import Duration

@@ -64,6 +64,9 @@ class ImuRejection(enum.Enum):
     FUTURE = "imu_rejected_future_stamp"
 
 
+BLIND_REASON = "attitude: no valid IMU sample"  # how an e-stop latched by a blind guard begins
+
+
 def imu_rejection(
     quaternion: Sequence[float], stamp_age: float, max_imu_age: float, max_future_skew: float
 ) -> ImuRejection | None:
@@ -258,9 +261,7 @@ class ServoSafety:
             return
         blind = self._clock() - self._last_attitude
         if blind > self.config.attitude_timeout:
-            self.latch_estop(
-                f"attitude: no valid IMU sample for {blind:.2f} s > {self.config.attitude_timeout} s"
-            )
+            self.latch_estop(f"{BLIND_REASON} for {blind:.2f} s > {self.config.attitude_timeout} s")
 
     def check_servos(self, temperatures: np.ndarray, currents: np.ndarray) -> None:
         """Latest motor temperatures (degC) and currents (A), both [N] (NaN: not measured yet)."""
