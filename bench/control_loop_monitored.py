@@ -5,7 +5,7 @@ Runs :mod:`control_loop_bench`'s measurement twice, back to back with the same s
 WebSocket client subscribed to every channel it advertises (so the bridge forwards everything:
 100 Hz tracking, 500 Hz joint states, IMU, diagnostics, ...) and ``mdemorl_monitor`` (the
 terminal dashboard) drawing in a tmux pane. Prints the loop statistics of both as JSON, with the
-messages the client received, and writes ``bench/results/control_loop_monitored.json``.
+messages the client received, and writes ``<results dir>/control_loop_monitored.json`` (``--out-dir``).
 
 Run with the workspace sourced: ``python bench/control_loop_monitored.py [--seconds 30]
 [--realtime-priority 10]``.
@@ -13,7 +13,6 @@ Run with the workspace sourced: ``python bench/control_loop_monitored.py [--seco
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -24,10 +23,10 @@ import time
 from pathlib import Path
 
 import control_loop_bench as bench
+from _common import base_parser, emit
 
 from mdemorl_ros.ros_testing import RosHarness
 
-RESULTS = Path(__file__).resolve().parent / "results" / "control_loop_monitored.json"
 KEYS = ("rate_hz", "period_p50_ms", "period_p99_ms", "period_max_ms", "missed", "window_closed")
 
 CLIENT = """
@@ -109,11 +108,10 @@ class Monitoring:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
     parser.add_argument("--realtime-priority", type=int, default=10)
     parser.add_argument("--executor", choices=["thread", "inline"], default="inline")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     monitoring = Monitoring()
     bench.SCENARIOS["monitored"] = monitoring.start
@@ -128,11 +126,8 @@ def main() -> None:
             transitions=record["transitions"],
         )
     results["monitored"].update(monitoring.close())
-    document = {"seconds": args.seconds, "cpu_count": os.cpu_count(), "runs": results}
-    text = json.dumps(document, indent=2)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    payload = {"seconds": args.seconds, "cpu_count": os.cpu_count(), "runs": results}
+    emit("control_loop_monitored", payload, quick=args.quick, out_dir=args.out_dir)
 
 
 if __name__ == "__main__":

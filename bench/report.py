@@ -20,6 +20,7 @@ from typing import Any
 
 from _common import DEFAULT_RESULTS_DIR, REPO_ROOT
 from _report_equivalence import render_equivalence
+from _report_ros import render_control_loop_monitored, render_faults, render_walk_study
 from _study_report import render_study, write_report
 from study import DEFAULT_STUDY
 
@@ -377,6 +378,15 @@ RENDERERS: dict[str, tuple[str, Callable[[Document], str]]] = {
     "ros_offline_equivalence": (
         "Online training over ROS vs offline (issue 11)",
         render_equivalence,
+    ),
+    "control_loop_monitored": (
+        "500 Hz control loop with monitoring attached",
+        lambda document: render_control_loop_monitored(document, _fmt, _table),
+    ),
+    "faults": ("Fault injection", lambda document: render_faults(document, _fmt, _table)),
+    "walk_study": (
+        "StochLite walking study (issue 12)",
+        lambda document: render_walk_study(document, _fmt, _table),
     ),
 }
 
