@@ -2,7 +2,8 @@
 
 Covers: one-point JointTrajectory and Float64MultiArray targets move the joints; /diagnostics has
 a status per servo; a tilted /imu/data latches the e-stop (servos relaxed, targets ignored) until
-released; an IMU that stops after it was seen latches it too; SIGTERM exits 0.
+released; an IMU that stops after it was seen latches it too; both latches are logged; SIGTERM
+exits 0.
 """
 
 import math
@@ -21,6 +22,7 @@ from mdemorl_ros.ros_common import MONITOR_QOS, STATE_QOS
 from mdemorl_ros.ros_testing import RosHarness
 from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.ros_io import trajectory_message
+from stochlite_driver.servo_safety import BLIND_REASON
 
 pytestmark = pytest.mark.ros
 
@@ -136,5 +138,9 @@ def test_targets_move_joints_diagnostics_and_attitude_guard(
     probe.diagnostics.clear()
     harness.spin_until(lambda: len(probe.diagnostics) > 0, 5.0)
     safety = next(s for s in probe.diagnostics[-1].status if s.name.endswith("safety"))
-    assert "no valid IMU sample" in safety.message and safety.level == b"\x02"
+    assert BLIND_REASON in safety.message and safety.level == b"\x02"
     assert harness.terminate(process) == 0  # type: ignore[arg-type]
+    # Both latches are in the log: the IMU callback's (tilt) and the tick's (blind guard).
+    log = harness.output(process)  # type: ignore[arg-type]
+    assert "e-stop latched: attitude: roll" in log, log
+    assert f"e-stop latched: {BLIND_REASON}" in log, log
