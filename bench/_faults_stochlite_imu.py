@@ -27,7 +27,7 @@ from _faults_ros_common import fault_record, record_for, summary
 from _faults_stochlite_driver import COUNT_WAIT, ERROR, await_latch
 from _faults_stochlite_rig import SAFETY_STATUS, DriverRig, poses
 
-from stochlite_driver.servo_safety import BLIND_REASON
+from stochlite_driver.servo_safety import BLIND_REASON, TILT_REASON
 
 ROLL = 1.5  # rad: beyond the driver's default tilt_limit (1.3 rad)
 TILTED = (math.sin(ROLL / 2), 0.0, 0.0, math.cos(ROLL / 2))  # x, y, z, w
@@ -145,7 +145,7 @@ def imu_faults(rig: DriverRig, repeats: int) -> dict[str, Any]:
         tilted.header.stamp = rig.stamp()
         rig.imu_pub.publish(tilted)
         alive = rig.wait_for(lambda: rig.node.safety.estop_active, COUNT_WAIT)
-        alive = alive and rig.node.safety.estop_reason.startswith("attitude: roll")
+        alive = alive and rig.node.safety.estop_reason.startswith(TILT_REASON)
         _level(rig)
     rig.release_estop()
     rig.tracking(p0, timeout=3.0)

@@ -1,23 +1,21 @@
 """BENCHMARKS.md sections for the ROS-side results: the monitored control loop, the fault suite
 (a summary; RELIABILITY.md is its full report) and the StochLite walking study.
 
-Each renderer takes the parsed JSON document and returns markdown; ``fmt`` and ``table`` are
-report.py's cell formatter and table writer, passed in so that this module does not import it.
+Each renderer takes the parsed JSON document and returns markdown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from _report_format import fmt, table
+
 Document = dict[str, Any]
-Formatter = Callable[[Any], str]
-TableWriter = Callable[[list[str], list[list[str]]], str]
 
 LOOP_KEYS = ("rate_hz", "period_p50_ms", "period_p99_ms", "period_max_ms", "missed")
 
 
-def render_control_loop_monitored(document: Document, fmt: Formatter, table: TableWriter) -> str:
+def render_control_loop_monitored(document: Document) -> str:
     runs = document.get("runs") or {}
     rows = [
         [name, *(fmt(run.get(key)) for key in LOOP_KEYS), fmt(run.get("load_average_1min"))]
@@ -42,7 +40,7 @@ def render_control_loop_monitored(document: Document, fmt: Formatter, table: Tab
     return "\n".join(parts)
 
 
-def render_faults(document: Document, fmt: Formatter, table: TableWriter) -> str:
+def render_faults(document: Document) -> str:
     families = document.get("families") or {}
     rows = []
     for name, family in families.items():
@@ -68,7 +66,7 @@ def render_faults(document: Document, fmt: Formatter, table: TableWriter) -> str
     )
 
 
-def render_walk_study(document: Document, fmt: Formatter, table: TableWriter) -> str:
+def render_walk_study(document: Document) -> str:
     learning = document.get("learning") or {}
     parts = [
         f"Threshold {fmt(learning.get('threshold'))} ({learning.get('threshold_rule', '')}); "

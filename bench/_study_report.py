@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from _common import emit
+from _report_format import fmt, table, verdict
 from _study import (
     bootstrap_ci,
     bootstrap_ratio_ci,
@@ -297,9 +298,7 @@ def write_report(study: Study, out_dir: Path, run_root: Path, device: str = "cpu
 
 
 def _interval(ci: Any) -> str:
-    from report import _fmt
-
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if isinstance(ci, list) else "—"
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if isinstance(ci, list) else "—"
 
 
 def _missing_line(arms: dict[str, Any]) -> str:
@@ -318,12 +317,10 @@ def _missing_line(arms: dict[str, Any]) -> str:
 
 def render_study(document: dict[str, Any]) -> str:
     """The BENCHMARKS.md section of study.json."""
-    from report import _fmt, _table, _verdict
-
     parts = [
         "Arms (`bench/study.py`, ARMS; overrides of AgentConfig, `--set agent.<key>=...`):",
         "",
-        _table(
+        table(
             ["arm", "algo", "agent overrides", "description"],
             [
                 [f"`{name}`", arm["algo"], f"`{json.dumps(arm['agent'])}`", arm["description"]]
@@ -346,7 +343,7 @@ def render_study(document: dict[str, Any]) -> str:
             seeds_text = (
                 "—"
                 if per_seed is None
-                else ", ".join("never" if s is None else _fmt(s) for s in per_seed)
+                else ", ".join("never" if s is None else fmt(s) for s in per_seed)
             )
             at = arm.get("return_at_steps", {})
             rows.append(
@@ -355,12 +352,12 @@ def render_study(document: dict[str, Any]) -> str:
                     f"{arm['seeds']}"
                     + (f" ({len(arm['missing'])} missing)" if arm["missing"] else ""),
                     seeds_text or "—",
-                    f"{_fmt(arm.get('steps_to_threshold_mean'))} "
+                    f"{fmt(arm.get('steps_to_threshold_mean'))} "
                     f"{_interval(arm.get('steps_to_threshold_ci95'))}",
-                    f"{_fmt(arm.get('auc_mean'))} {_interval(arm.get('auc_ci95'))}",
-                    _fmt(arm.get("train_return_mean")),
+                    f"{fmt(arm.get('auc_mean'))} {_interval(arm.get('auc_ci95'))}",
+                    fmt(arm.get("train_return_mean")),
                 ]
-                + [_fmt(at.get(step, {}).get("mean")) for step in fixed]
+                + [fmt(at.get(step, {}).get("mean")) for step in fixed]
             )
         header = [
             "arm",
@@ -369,23 +366,23 @@ def render_study(document: dict[str, Any]) -> str:
             "mean steps (never = budget) [95 % CI]",
             "AUC [95 % CI]",
             "train return",
-        ] + [f"return at {_fmt(int(step))}" for step in fixed]
+        ] + [f"return at {fmt(int(step))}" for step in fixed]
         parts += [
             f"\n### {env_id}\n",
-            f"Threshold {_fmt(threshold, 6)} ({task.get('threshold_rule')}); budget "
-            f"{_fmt(task.get('budget_steps'))} env steps ({task.get('budget_rule')}).",
+            f"Threshold {fmt(threshold, 6)} ({task.get('threshold_rule')}); budget "
+            f"{fmt(task.get('budget_steps'))} env steps ({task.get('budget_rule')}).",
         ]
         if task.get("threshold_note"):
             parts.append(f"\n**{task['threshold_note']}.**")
-        parts += ["", _table(header, rows)]
+        parts += ["", table(header, rows)]
         ratio_table = [
             [
                 f"`{row['ours']}` / `{row['reference']}`",
                 row["metric"],
-                _fmt(row["value"]) + (" (censored)" if row.get("censored") else ""),
+                fmt(row["value"]) + (" (censored)" if row.get("censored") else ""),
                 _interval(row.get("ci95")),
                 row["target"],
-                _verdict(row["met"], document)
+                verdict(row["met"], document)
                 if row["value"] is not None
                 else row.get("why_none", "—"),
             ]
@@ -394,7 +391,7 @@ def render_study(document: dict[str, Any]) -> str:
         if ratio_table:
             parts += [
                 "",
-                _table(["ratio", "metric", "value", "95 % CI", "target", "verdict"], ratio_table),
+                table(["ratio", "metric", "value", "95 % CI", "target", "verdict"], ratio_table),
             ]
         first = [
             f"`{name}` seed(s) {', '.join(str(seed) for seed in arm['reached_at_first_eval'])}"

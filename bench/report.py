@@ -20,6 +20,7 @@ from typing import Any
 
 from _common import DEFAULT_RESULTS_DIR, REPO_ROOT
 from _report_equivalence import render_equivalence
+from _report_format import fmt, table, verdict
 from _report_ros import render_control_loop_monitored, render_faults, render_walk_study
 from _study_report import render_study, write_report
 from study import DEFAULT_STUDY
@@ -74,37 +75,6 @@ so 12 epochs still rank every p), one seed per p (6 runs; measured 12.7 min). On
 """
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value == 0.0:
-            return "0"
-        magnitude = abs(value)
-        if magnitude >= 1e5 or magnitude < 1e-3:
-            return f"{value:.{digits}g}"
-        return f"{value:,.{digits}g}" if magnitude >= 1000 else f"{value:.{digits}g}"
-    return str(value)
-
-
-def _verdict(met: bool | None, document: Document) -> str:
-    if document.get("quick"):
-        return "n/a (quick run)"
-    if met is None:
-        return "n/a"
-    return "**met**" if met else "**missed**"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _machine_line(document: Document) -> str:
     machine = document.get("machine", {})
     quick = " — **quick smoke run, numbers meaningless**" if document.get("quick") else ""
@@ -119,7 +89,7 @@ def _machine_line(document: Document) -> str:
 def _target_lines(document: Document) -> list[str]:
     """One bullet per entry of the document's ``targets``: description, verdict, detail."""
     return [
-        f"\n- {target.get('description')}: {_verdict(target.get('met'), document)} "
+        f"\n- {target.get('description')}: {verdict(target.get('met'), document)} "
         f"({target.get('detail', '')})"
         for target in document.get("targets", [])
     ]
@@ -144,19 +114,19 @@ def render_sample_efficiency(document: Document) -> str:
         rows.append(
             [
                 f"`{name}`",
-                _fmt(result.get("epochs_to_threshold")),
-                _fmt(_first_epoch_at(result.get("returns_mean", []), threshold, 0.9)),
-                f"{_fmt(result.get('final_return_mean'))} ± {_fmt(result.get('final_return_std'))}",
-                _fmt(result.get("wall_seconds"), 4),
+                fmt(result.get("epochs_to_threshold")),
+                fmt(_first_epoch_at(result.get("returns_mean", []), threshold, 0.9)),
+                f"{fmt(result.get('final_return_mean'))} ± {fmt(result.get('final_return_std'))}",
+                fmt(result.get("wall_seconds"), 4),
             ]
         )
     header = ["algo", "epochs to threshold", "epochs to 90 % of it", "final return", "wall s"]
     parts = [
-        f"Budget: {_fmt(budget.get('epochs'))} epochs × {_fmt(budget.get('steps_per_epoch'))} "
-        f"env steps, {_fmt(budget.get('seeds'))} seeds, env `{document.get('env', '?')}`; "
-        f"threshold = {_fmt(threshold)} ({document.get('threshold_source', '')}).",
+        f"Budget: {fmt(budget.get('epochs'))} epochs × {fmt(budget.get('steps_per_epoch'))} "
+        f"env steps, {fmt(budget.get('seeds'))} seeds, env `{document.get('env', '?')}`; "
+        f"threshold = {fmt(threshold)} ({document.get('threshold_source', '')}).",
         "",
-        _table(header, rows),
+        table(header, rows),
         "",
         "Epochs to 90 % of the threshold: the first epoch whose seed-mean return reaches 0.9 x the "
         "threshold, from the same curves (a threshold at the task's ceiling is first touched by "
@@ -172,21 +142,21 @@ def render_sample_efficiency(document: Document) -> str:
 def render_elite_fraction(document: Document) -> str:
     rows = [
         [
-            f"{_fmt(result.get('elite_percent'))} %",
-            _fmt(result.get("epochs_to_threshold")),
-            f"{_fmt(result.get('final_return_mean'))} ± {_fmt(result.get('final_return_std'))}",
-            _fmt(result.get("wall_seconds"), 4),
+            f"{fmt(result.get('elite_percent'))} %",
+            fmt(result.get("epochs_to_threshold")),
+            f"{fmt(result.get('final_return_mean'))} ± {fmt(result.get('final_return_std'))}",
+            fmt(result.get("wall_seconds"), 4),
         ]
         for result in document.get("results", [])
     ]
     budget = document.get("budget", {})
     return "\n".join(
         [
-            f"Env `{document.get('env', '?')}`, {_fmt(budget.get('epochs'))} epochs × "
-            f"{_fmt(budget.get('steps_per_epoch'))} steps, {_fmt(budget.get('seeds'))} seed(s); "
-            f"threshold = {_fmt(document.get('threshold'))} ({document.get('threshold_source', '')}).",
+            f"Env `{document.get('env', '?')}`, {fmt(budget.get('epochs'))} epochs × "
+            f"{fmt(budget.get('steps_per_epoch'))} steps, {fmt(budget.get('seeds'))} seed(s); "
+            f"threshold = {fmt(document.get('threshold'))} ({document.get('threshold_source', '')}).",
             "",
-            _table(["elite fraction p", "epochs to threshold", "final return", "wall s"], rows),
+            table(["elite fraction p", "epochs to threshold", "final return", "wall s"], rows),
         ]
         + (
             [f"\n![elite-fraction curves](bench/results/{document['plot']})"]
@@ -202,15 +172,15 @@ def render_inner_loop(document: Document) -> str:
         rows.append(
             [
                 str(result.get("device")),
-                _fmt(result.get("B")),
-                _fmt(result.get("M")),
-                _fmt(result.get("H")),
-                _fmt(result.get("model_steps_per_s")),
-                _fmt(result.get("flops_per_s")),
-                _fmt(result.get("matmul_flops_per_s")),
-                _fmt(result.get("fraction_of_matmul")),
-                _fmt(result.get("speedup_vs_loop")),
-                _fmt(result.get("plan_seconds")),
+                fmt(result.get("B")),
+                fmt(result.get("M")),
+                fmt(result.get("H")),
+                fmt(result.get("model_steps_per_s")),
+                fmt(result.get("flops_per_s")),
+                fmt(result.get("matmul_flops_per_s")),
+                fmt(result.get("fraction_of_matmul")),
+                fmt(result.get("speedup_vs_loop")),
+                fmt(result.get("plan_seconds")),
             ]
         )
     header = [
@@ -225,7 +195,7 @@ def render_inner_loop(document: Document) -> str:
         "speedup vs per-state loop",
         "s per plan",
     ]
-    parts = [document.get("flop_formula", ""), "", _table(header, rows)]
+    parts = [document.get("flop_formula", ""), "", table(header, rows)]
     parts.extend(_target_lines(document))
     note = document.get("loop_note")
     if note:
@@ -235,9 +205,9 @@ def render_inner_loop(document: Document) -> str:
 
 def render_sac_updates(document: Document) -> str:
     rows = [
-        ["this project", _fmt(document.get("ours_updates_per_s"))],
-        ["stable-baselines3 SAC", _fmt(document.get("sb3_updates_per_s"))],
-        ["ratio (ours / SB3)", _fmt(document.get("ratio"))],
+        ["this project", fmt(document.get("ours_updates_per_s"))],
+        ["stable-baselines3 SAC", fmt(document.get("sb3_updates_per_s"))],
+        ["ratio (ours / SB3)", fmt(document.get("ratio"))],
     ]
     ratio = document.get("ratio")
     met = None if ratio is None else ratio >= 2.0
@@ -247,22 +217,22 @@ def render_sac_updates(document: Document) -> str:
             f"Batch {setup.get('batch_size', '?')}, hidden {setup.get('hidden', '?')}, "
             f"obs {setup.get('obs_dim', '?')}, act {setup.get('act_dim', '?')}.",
             "",
-            _table(["implementation", "gradient updates / s"], rows),
-            f"\n- Target ratio ≥ 2: {_verdict(met, document)}",
+            table(["implementation", "gradient updates / s"], rows),
+            f"\n- Target ratio ≥ 2: {verdict(met, document)}",
         ]
     )
 
 
 def _latency(document: Document, target_ms: float, what: str) -> str:
-    rows = [[_fmt(document.get(key)) for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")]]
+    rows = [[fmt(document.get(key)) for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")]]
     p99 = document.get("p99_ms")
     met = None if p99 is None else p99 <= target_ms
     return "\n".join(
         [
             what,
             "",
-            _table(["p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
-            f"\n- Target p99 ≤ {target_ms} ms: {_verdict(met, document)}",
+            table(["p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
+            f"\n- Target p99 ≤ {target_ms} ms: {verdict(met, document)}",
         ]
     )
 
@@ -283,18 +253,18 @@ def render_planner_round_trip(document: Document) -> str:
         ("service/DDS overhead (difference)", document.get("overhead", {})),
     ):
         rows.append(
-            [label] + [_fmt(summary.get(key)) for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")]
+            [label] + [fmt(summary.get(key)) for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")]
         )
     counts = (
-        f"{_fmt(document.get('answered'))} of {_fmt(document.get('requests'))} requests answered, "
-        f"{_fmt(document.get('late'))} later than {_fmt(document.get('budget_ms'))} ms, "
-        f"{_fmt(document.get('failed'))} failed, {_fmt(document.get('skipped_ticks'))} ticks "
+        f"{fmt(document.get('answered'))} of {fmt(document.get('requests'))} requests answered, "
+        f"{fmt(document.get('late'))} later than {fmt(document.get('budget_ms'))} ms, "
+        f"{fmt(document.get('failed'))} failed, {fmt(document.get('skipped_ticks'))} ticks "
         "without a request (one was still in flight)."
     )
     parts = [
         document.get("what", "PlanActions round trip to the planner node at 100 Hz."),
         "",
-        _table(["", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
+        table(["", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
         "",
         counts,
     ]
@@ -311,10 +281,10 @@ def render_control_loop(document: Document) -> str:
         rows.append(
             [variant]
             + [
-                _fmt(result.get(key))
+                fmt(result.get(key))
                 for key in ("rate_hz", "period_p50_ms", "period_p99_ms", "period_max_ms", "missed")
             ]
-            + [_fmt(result.get("seconds"))]
+            + [fmt(result.get("seconds"))]
         )
     loaded = document.get("loaded") if isinstance(document.get("loaded"), dict) else {}
     met = None
@@ -330,8 +300,8 @@ def render_control_loop(document: Document) -> str:
         "seconds",
     ]
     parts = [
-        _table(header, rows),
-        f"\n- Target (loaded) p99 ≤ 2.1 ms and max ≤ 4 ms: {_verdict(met, document)}",
+        table(header, rows),
+        f"\n- Target (loaded) p99 ≤ 2.1 ms and max ≤ 4 ms: {verdict(met, document)}",
     ]
     over_runs = document.get("over_runs")
     if isinstance(over_runs, dict):
@@ -342,7 +312,7 @@ def render_control_loop(document: Document) -> str:
         )
         for variant, spread in over_runs.items():
             cells = [
-                f"{key} {_fmt(v['min'])} / {_fmt(v['median'])} / {_fmt(v['max'])}"
+                f"{key} {fmt(v['min'])} / {fmt(v['median'])} / {fmt(v['max'])}"
                 for key, v in spread.items()
             ]
             parts.append(f"- {variant}: " + ", ".join(cells))
@@ -355,11 +325,11 @@ def render_control_loop(document: Document) -> str:
 def render_generic(document: Document) -> str:
     skip = {"benchmark", "schema_version", "quick", "command", "machine"}
     rows = [
-        [f"`{key}`", _fmt(value) if not isinstance(value, dict | list) else "(see JSON)"]
+        [f"`{key}`", fmt(value) if not isinstance(value, dict | list) else "(see JSON)"]
         for key, value in document.items()
         if key not in skip
     ]
-    return _table(["key", "value"], rows)
+    return table(["key", "value"], rows)
 
 
 RENDERERS: dict[str, tuple[str, Callable[[Document], str]]] = {
@@ -381,12 +351,12 @@ RENDERERS: dict[str, tuple[str, Callable[[Document], str]]] = {
     ),
     "control_loop_monitored": (
         "500 Hz control loop with monitoring attached",
-        lambda document: render_control_loop_monitored(document, _fmt, _table),
+        render_control_loop_monitored,
     ),
-    "faults": ("Fault injection", lambda document: render_faults(document, _fmt, _table)),
+    "faults": ("Fault injection", render_faults),
     "walk_study": (
         "StochLite walking study (issue 12)",
-        lambda document: render_walk_study(document, _fmt, _table),
+        render_walk_study,
     ),
 }
 

@@ -140,17 +140,14 @@ class ServoDriverNode(ServoTargetsNode):
         stamp = stamp_to_seconds(msg.header.stamp)
         self.counters["imu_messages"] += 1
         with self.lock:
-            was = self.safety.estop_active
             if self.safety.submit_imu((o.x, o.y, o.z, o.w), self.now_s() - stamp) is None:
                 self.last_imu = stamp  # the age on /diagnostics is that of the guard's attitude
-            latched = self._new_latch(was)
-        if latched:
-            self.get_logger().error(f"e-stop latched: {latched}")
+            latched = self.safety.take_new_latch()
+        self._log_latch(latched)
 
-    def _new_latch(self, was_active: bool) -> str:
-        """The e-stop's reason if it latched since ``was_active`` was read, else "" (with
-        ``self.lock`` held)."""
-        return self.safety.estop_reason if not was_active else ""
+    def _log_latch(self, reason: str) -> None:
+        if reason:
+            self.get_logger().error(f"e-stop latched: {reason}")
 
     def control_loop(self) -> None:
         s = self.settings
@@ -158,11 +155,9 @@ class ServoDriverNode(ServoTargetsNode):
         while self.running:
             self.loop.wait()
             with self.lock:
-                was = self.safety.estop_active
                 state = self.core.tick()
-                latched = self._new_latch(was)
-            if latched:  # the tick's guards: IMU blind, temperature, current, bus faults
-                self.get_logger().error(f"e-stop latched: {latched}")
+                latched = self.safety.take_new_latch()  # IMU blind, temperature, current, bus
+            self._log_latch(latched)
             effort = state.current * s["effort_per_amp"]
             stamp = self.get_clock().now().to_msg()
             self.joint_pub.publish(

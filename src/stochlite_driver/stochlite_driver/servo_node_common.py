@@ -125,6 +125,7 @@ class ServoTargetsNode(Node):
         with self.lock:
             if request.data:
                 self.safety.latch_estop("service")
+                self.safety.take_new_latch()  # the service reports its own latch (below)
             else:
                 self.safety.release_estop()
         response.success = True

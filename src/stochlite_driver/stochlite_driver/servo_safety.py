@@ -64,7 +64,9 @@ class ImuRejection(enum.Enum):
     FUTURE = "imu_rejected_future_stamp"
 
 
-BLIND_REASON = "attitude: no valid IMU sample"  # how an e-stop latched by a blind guard begins
+# How the attitude guard's e-stop reasons begin: tilted beyond the limit, or blind.
+TILT_REASON = "attitude: roll"
+BLIND_REASON = "attitude: no valid IMU sample"
 
 
 def imu_rejection(
@@ -181,6 +183,7 @@ class ServoSafety:
         self._over_current_since: float | None = None
         self._last_attitude: float | None = None  # clock time of the last valid attitude
         self.estop_reason = ""
+        self._untaken_latch = ""  # a latch's reason until take_new_latch() hands it out
         self.counters: Counter[str] = Counter()
         self._was_active = False
 
@@ -225,6 +228,13 @@ class ServoSafety:
         if not self.estop_active:
             self.counters["estop_activations"] += 1
             self.estop_reason = reason
+            self._untaken_latch = reason
+
+    def take_new_latch(self) -> str:
+        """The reason of the latest latch, once (then ""): what a node logs, whichever of its
+        callbacks or its tick latched."""
+        reason, self._untaken_latch = self._untaken_latch, ""
+        return reason
 
     def release_estop(self) -> None:
         """Release; the servos stay FREE until a fresh target arrives."""
@@ -252,7 +262,7 @@ class ServoSafety:
         self._last_attitude = self._clock()
         limit = self.config.tilt_limit
         if abs(roll) > limit or abs(pitch) > limit:
-            self.latch_estop(f"attitude: roll {roll:.2f}, pitch {pitch:.2f} rad beyond {limit:.2f}")
+            self.latch_estop(f"{TILT_REASON} {roll:.2f}, pitch {pitch:.2f} rad beyond {limit:.2f}")
 
     def check_attitude(self) -> None:
         """Latch the e-stop when a guard that had a valid attitude has had none for

@@ -197,7 +197,6 @@ class StochLiteSimNode(ServoTargetsNode):
                 continue
             self.loop.wait()
             with self.lock:
-                was_latched = self.safety.estop_active
                 q = self.sim.joint_state()[0]
                 output = self.safety.output(q)
                 mode = output.run_mode
@@ -212,9 +211,6 @@ class StochLiteSimNode(ServoTargetsNode):
                 roll, pitch = roll_pitch(*(float(v) for v in quaternion))
                 self.safety.update_attitude(roll, pitch)
                 position = self.sim.torso()[0]
-                latched = "" if was_latched else self.safety.estop_reason
-            if latched:  # as servo_driver_node logs it
-                self.get_logger().error(f"e-stop latched: {latched}")
             self.phase = output.phase
             stamp = self.get_clock().now().to_msg()
             self.joint_pub.publish(joint_state_message(stamp, q, qd, torque))

@@ -22,7 +22,7 @@ from mdemorl_ros.ros_common import MONITOR_QOS, STATE_QOS
 from mdemorl_ros.ros_testing import RosHarness
 from stochlite_driver.robot import JOINT_NAMES
 from stochlite_driver.ros_io import trajectory_message
-from stochlite_driver.servo_safety import BLIND_REASON
+from stochlite_driver.servo_safety import BLIND_REASON, TILT_REASON
 
 pytestmark = pytest.mark.ros
 
@@ -142,5 +142,5 @@ def test_targets_move_joints_diagnostics_and_attitude_guard(
     assert harness.terminate(process) == 0  # type: ignore[arg-type]
     # Both latches are in the log: the IMU callback's (tilt) and the tick's (blind guard).
     log = harness.output(process)  # type: ignore[arg-type]
-    assert "e-stop latched: attitude: roll" in log, log
+    assert f"e-stop latched: {TILT_REASON}" in log, log
     assert f"e-stop latched: {BLIND_REASON}" in log, log

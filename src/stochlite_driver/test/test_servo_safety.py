@@ -127,6 +127,18 @@ def test_estop_is_latched_frees_and_needs_a_fresh_target_after_release() -> None
     assert safety.output(MID).phase is ServoPhase.ACTIVE
 
 
+def test_each_latch_is_handed_out_once_for_the_log() -> None:
+    safety, _ = make()
+    assert safety.take_new_latch() == ""
+    safety.latch_estop("temperature")
+    safety.latch_estop("second reason")  # already latched: not a new latch
+    assert safety.take_new_latch() == "temperature"
+    assert safety.take_new_latch() == ""
+    safety.release_estop()
+    safety.latch_estop("current")
+    assert safety.take_new_latch() == "current"
+
+
 def test_attitude_guard_latches_beyond_the_tilt_limit() -> None:
     safety, _ = make(tilt_limit=1.0)
     safety.submit(JOINT_NAMES, MID.tolist(), 0.0)

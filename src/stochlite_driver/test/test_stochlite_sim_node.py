@@ -1,5 +1,5 @@
 """stochlite_sim_node in its own process: same topics as the driver, targets move the joints,
-the attitude guard latches the e-stop from the simulated IMU (and logs it), SIGTERM exits 0."""
+the attitude guard latches the e-stop from the simulated IMU, SIGTERM exits 0."""
 
 import time
 from collections.abc import Iterator
@@ -72,5 +72,3 @@ def test_sim_topics_targets_and_attitude_guard(rig: tuple[RosHarness, object]) -
     messages = [s.message for d in diagnostics for s in d.status]
     assert any("attitude" in m for m in messages), messages[-4:]
     assert harness.terminate(process) == 0
-    log = harness.output(process)  # type: ignore[arg-type]
-    assert "e-stop latched: attitude: roll" in log, log  # logged as the driver logs it
