@@ -14,7 +14,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import mdemorl_core.envs  # noqa: F401  (registers the tasks)
-from mdemorl_core.envs.stochlite_estimator import fit_plane, tilt_rotation
+from mdemorl_core.envs.stochlite_estimator import fit_plane, measured_reward, tilt_rotation
 from mdemorl_core.envs.stochlite_gait import (
     STOCHLITE_V1,
     foot_targets,
@@ -217,6 +217,30 @@ def test_known_reward_and_termination_equal_the_envs() -> None:
     done = np.array([r[4] for r in rows])
     assert done.any(), "random shifts should topple the robot at least once in 900 steps"
     np.testing.assert_array_equal(done_fn(o, a, n).numpy(), done)
+
+
+def test_alive_bonus_is_paid_only_on_steps_that_do_not_end_the_episode() -> None:
+    upright = np.zeros(11)
+    upright[5] = STOCHLITE_V1.standing_height
+    walking, falling = (
+        measured_reward(upright, 0.3, 0.0, STOCHLITE_V1, terminated=ended)
+        for ended in (False, True)
+    )
+    assert walking - falling == pytest.approx(STOCHLITE_V1.alive_bonus)
+    assert STOCHLITE_V1.alive_bonus == 10.0
+    assert falling == pytest.approx(STOCHLITE_V1.progress_weight * 0.3)
+    v0 = task_params("StochLite-v0")
+    assert measured_reward(upright, 0.3, 0.0, v0, terminated=False) == pytest.approx(
+        measured_reward(upright, 0.3, 0.0, v0, terminated=True)
+    )
+    # The known reward pays it where the known termination says the step did not end.
+    reward_fn = task_reward_function("StochLite-v1")
+    fallen = upright.copy()
+    fallen[0] = STOCHLITE_V1.max_tilt + 0.1  # IMU roll beyond the limit
+    rows = torch.as_tensor(np.stack([upright, fallen]), dtype=torch.float32)
+    rewards = reward_fn(rows, torch.zeros(2, 12), rows).numpy()
+    tilt_penalty = STOCHLITE_V1.orientation_weight * fallen[0] ** 2
+    np.testing.assert_allclose(rewards, [STOCHLITE_V1.alive_bonus, -tilt_penalty], atol=1e-5)
 
 
 def test_known_functions_keep_batch_shape_and_reject_a_wrong_width() -> None:

@@ -65,8 +65,8 @@ def step_outcome(
     params = observer.params
     if observer.include_velocity:
         velocity = float(observation[10])
-    reward = measured_reward(observation, velocity, power, params)
-    return reward, measured_termination(observation, params, absolute=observer.include_velocity)
+    terminated = measured_termination(observation, params, absolute=observer.include_velocity)
+    return measured_reward(observation, velocity, power, params, terminated), terminated
 
 
 def build_observation(

@@ -210,10 +210,15 @@ class StochLiteObserver:
 
 
 def measured_reward(
-    observation: np.ndarray, forward_velocity: float, mean_power: float, params: StochLiteParams
+    observation: np.ndarray,
+    forward_velocity: float,
+    mean_power: float,
+    params: StochLiteParams,
+    terminated: bool,
 ) -> float:
     """The task reward on a measured observation (its first 8 entries), forward velocity (m/s)
-    and mean power (W): progress - tilt from the slope - roll/pitch rates - energy."""
+    and mean power (W) of a step that ``terminated`` the episode or not: progress - tilt from the
+    slope - roll/pitch rates - energy + the alive bonus when it did not."""
     roll, pitch, roll_rate, pitch_rate = (float(v) for v in observation[0:4])
     slope_roll, slope_pitch = float(observation[6]), float(observation[7])
     tilt_sq = (roll - slope_roll) ** 2 + (pitch - slope_pitch) ** 2
@@ -222,6 +227,7 @@ def measured_reward(
         - params.orientation_weight * tilt_sq
         - params.angular_rate_weight * (roll_rate**2 + pitch_rate**2)
         - params.energy_weight * mean_power
+        + (0.0 if terminated else params.alive_bonus)
     )
 
 

@@ -81,6 +81,7 @@ class StochLiteParams:
     orientation_weight: float = 1.0  # penalty per rad^2 of roll/pitch relative to the slope
     angular_rate_weight: float = 0.02  # penalty per (rad/s)^2 of roll and pitch rates
     energy_weight: float = 0.005  # penalty per watt of mechanical power |tau * qd|
+    alive_bonus: float = 0.0  # reward per policy step that does not end the episode (v0: none)
     lateral_friction: float = 1.0  # foot-ground friction coefficient
 
     def __post_init__(self) -> None:
@@ -269,11 +270,19 @@ STOCHLITE_V1 = StochLiteParams(
     decimation=2,
     energy_weight=0.0,
     lateral_friction=0.6,
+    alive_bonus=10.0,
 )
 """StochLite-v1's task (see ``stochlite_v1``): the authors' geometry, timing, gait (2.5 Hz, 0.25 m
 walking height, 0.08 m clearance), 7 N m servos and foot friction 0.6; their x shift of 0.1 m,
 y and z shifts limited by the leg's reach. Its servo PD gains are ``StochLiteV1Options``' (the
-``servo_position_gain`` / ``servo_velocity_gain`` fields are v0's PyBullet position motors)."""
+``servo_position_gain`` / ``servo_velocity_gain`` fields are v0's PyBullet position motors).
+
+``alive_bonus`` (added 2026-12-04, task version 2 of the walking study): without it the
+discounted return (gamma 0.99) of a lunge, 1.5 m/s of odometry for 50 steps then a fall (what SAC
+learned in the first walking-study run), is 15 x 39.5 = 593 against 2.9 x 100 = 290 for walking
+on at the trajectory generator's 0.29 m/s. With a bonus b per step the walk wins for b > 5.0;
+b = 10 (a step upright is worth 1 m/s of progress) doubles that margin. Fixed before any run on
+the new reward."""
 
 TASK_PARAMS: dict[str, StochLiteParams] = {
     "StochLite-v0": StochLiteParams(),

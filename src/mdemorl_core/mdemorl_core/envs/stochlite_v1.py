@@ -23,7 +23,8 @@ unchanged for existing runs. ``StochLite-v1`` (this module) takes the authors' P
   0.05 m, z 0.06 m (the leg's reach at the 0.25 m height); the authors' velocity-command actions
   are not modelled;
 - reward: ``measured_reward`` on the observation (progress x odometry speed - tilt from the
-  estimated slope - roll/pitch rates; no energy term, power is not observed), so the known
+  estimated slope - roll/pitch rates + an alive bonus of 10 per step that does not end the
+  episode, see ``STOCHLITE_V1``; no energy term, power is not observed), so the known
   reward ``task_rewards.stochlite_v1_reward`` equals it; termination ``measured_termination``
   (absolute): IMU roll or pitch, or tilt from the estimated slope, beyond 0.6 rad, or estimated
   height below 0.08 m; truncation after 1000 steps (10 s). ``info`` carries the true forward
@@ -248,8 +249,8 @@ class StochLiteV1Env(StochLiteEnv):
             self.observer.tick(*self.measure(), self._gait_phase)
         self._steps += 1
         observation, _, power = self.observer.observe(self._gait_phase)
-        reward = measured_reward(observation, float(observation[10]), power, params)
         terminated = measured_termination(observation, params, absolute=True)
+        reward = measured_reward(observation, float(observation[10]), power, params, terminated)
         truncated = self._steps >= params.episode_steps
         true_velocity = (self._torso_state()[0][0] - x_before) / params.policy_dt
         return observation, reward, terminated, truncated, self._info(power, true_velocity)

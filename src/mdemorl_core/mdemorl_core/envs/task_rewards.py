@@ -30,6 +30,7 @@ from mdemorl_core.envs.task_terminations import (
     hopper_termination,
     inverted_double_pendulum_tip_height,
     inverted_pendulum_termination,
+    stochlite_v1_termination,
     walker2d_termination,
 )
 
@@ -146,10 +147,11 @@ def stochlite_v1_reward(
 ) -> torch.Tensor:
     """StochLite-v1 (``stochlite_estimator.measured_reward``, default ``STOCHLITE_V1``, no energy
     term): progress_weight x odometry speed (next_obs[10]) - orientation_weight x |roll/pitch -
-    estimated slope|^2 - angular_rate_weight x (roll rate^2 + pitch rate^2). Exact (up to the
-    env's float64 arithmetic on the float32 observation). Shapes: ``N x 11`` -> ``N``."""
-    del obs, act
+    estimated slope|^2 - angular_rate_weight x (roll rate^2 + pitch rate^2) + alive_bonus where
+    the step does not terminate (``stochlite_v1_termination``). Exact (up to the env's float64
+    arithmetic on the float32 observation). Shapes: ``N x 11`` -> ``N``."""
     p = _STOCHLITE_V1
+    alive = ~stochlite_v1_termination(obs, act, next_obs)
     x = next_obs
     tilt_sq = (x[..., 0:2] - x[..., 6:8]).pow(2).sum(dim=-1)
     rates_sq = x[..., 2:4].pow(2).sum(dim=-1)
@@ -157,6 +159,7 @@ def stochlite_v1_reward(
         p.progress_weight * x[..., 10]
         - p.orientation_weight * tilt_sq
         - p.angular_rate_weight * rates_sq
+        + p.alive_bonus * alive.to(next_obs.dtype)
     )
 
 
