@@ -31,6 +31,8 @@ class Task:
     initial_random_steps: int = 1000
     # Agent overrides of the model-based arms on this task (known reward, termination function).
     model_agent: Mapping[str, Any] = field(default_factory=dict)
+    # TrainConfig overrides of every arm on this task (e.g. env_kwargs); an arm's own win.
+    train: Mapping[str, Any] = field(default_factory=dict)
     # Fractions of the budget at which the report gives the return ("return at fixed steps").
     report_fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
 
@@ -117,7 +119,7 @@ class PlannedRun:
     def settings(self) -> dict[str, Any]:
         """Everything that decides the run's numbers (what the key hashes)."""
         agent = deep_merge(self.task.model_agent if self.arm.model_based else {}, self.arm.agent)
-        train = dict(self.arm.train)
+        train = {**self.task.train, **self.arm.train}
         if self.arm.eval_planner:
             train["eval_planner_episodes"] = self.task.eval_episodes
         return {

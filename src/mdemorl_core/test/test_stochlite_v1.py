@@ -243,6 +243,24 @@ def test_alive_bonus_is_paid_only_on_steps_that_do_not_end_the_episode() -> None
     np.testing.assert_allclose(rewards, [STOCHLITE_V1.alive_bonus, -tilt_penalty], atol=1e-5)
 
 
+def test_world_progress_pays_the_true_speed_and_odometry_needs_v1() -> None:
+    env = StochLiteV1Env(progress_from="world")
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(50):
+        obs, reward, terminated, _, info = env.step(env.action_space.sample())
+        expected = measured_reward(obs, info["true_forward_velocity"], 0.0, env.params, terminated)
+        assert reward == pytest.approx(expected, abs=1e-9)
+        assert info["true_forward_velocity"] != pytest.approx(float(obs[10]), abs=1e-3)
+        if terminated:
+            break
+    env.close()
+    with pytest.raises(ValueError, match="progress_from"):
+        StochLiteV1Env(progress_from="imu")
+    with pytest.raises(ValueError, match="progress_from 'odometry'"):
+        gymnasium.make("StochLite-v0", progress_from="odometry")
+
+
 def test_known_functions_keep_batch_shape_and_reject_a_wrong_width() -> None:
     obs = torch.zeros(5, 2, 11)
     obs[..., 5] = 0.25  # standing height: not terminated

@@ -49,8 +49,14 @@ def observer_for_task(
     """The observer measuring ``task`` (``params`` default: the task's own)."""
     task_defaults = task_params(task)  # ValueError naming the known tasks
     contact_source, include_velocity = OBSERVERS[task]
+    chosen = params if params is not None else task_defaults
+    if include_velocity and chosen.progress_from != "odometry":
+        raise ValueError(
+            f"{task}: the gait controller pays leg odometry (a robot has no other speed), got "
+            f"progress_from={chosen.progress_from!r}"
+        )
     return StochLiteObserver(
-        params if params is not None else task_defaults,
+        chosen,
         contact_source,
         include_velocity,
         contact_effort,

@@ -1,5 +1,7 @@
 """The measured observation: against StochLite-v0's true one, and equal to StochLite-v1's."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,10 @@ def test_observers_per_task_and_unknown_task() -> None:
     assert (v1.dim, v1.contact_source) == (11, "schedule")
     with pytest.raises(ValueError, match="StochLite-v7"):
         observer_for_task("StochLite-v7")
+
+
+def test_the_gait_controller_refuses_a_world_speed_reward() -> None:
+    """A robot measures no world speed: a v1 task paying it cannot be the controller's."""
+    world = dataclasses.replace(STOCHLITE_V1, progress_from="world")
+    with pytest.raises(ValueError, match="odometry"):
+        observer_for_task("StochLite-v1", world)

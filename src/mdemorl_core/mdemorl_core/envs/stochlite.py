@@ -53,6 +53,8 @@ class StochLiteEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    # v0's observation has no odometry speed: its progress term can only pay the world's.
+    progress_sources: tuple[str, ...] = ("world",)
 
     def __init__(
         self,
@@ -69,6 +71,11 @@ class StochLiteEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         if unknown:
             raise TypeError(f"StochLiteEnv: unknown StochLiteParams fields {sorted(unknown)}")
         self.params = dataclasses.replace(base, **param_overrides)
+        if self.params.progress_from not in self.progress_sources:
+            raise ValueError(
+                f"{type(self).__name__}: progress_from {self.params.progress_from!r} is not one "
+                f"of {self.progress_sources}"
+            )
         self.render_mode = render_mode
         self.render_size = render_size
         self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / self.params.policy_dt))}

@@ -30,6 +30,10 @@ LEG_SIDES: tuple[float, ...] = (1.0, -1.0, 1.0, -1.0)  # +1 on the left (+y), -1
 TROT_PHASE_OFFSETS: tuple[float, ...] = (0.0, math.pi, math.pi, 0.0)
 
 
+PROGRESS_SOURCES = ("world", "odometry")
+"""What the reward's progress term measures (``StochLiteParams.progress_from``)."""
+
+
 @dataclass(frozen=True)
 class StochLiteParams:
     """Geometry, actuators, gait and task parameters of StochLite-v0 (SI units; StochLite-v1's
@@ -82,6 +86,9 @@ class StochLiteParams:
     angular_rate_weight: float = 0.02  # penalty per (rad/s)^2 of roll and pitch rates
     energy_weight: float = 0.005  # penalty per watt of mechanical power |tau * qd|
     alive_bonus: float = 0.0  # reward per policy step that does not end the episode (v0: none)
+    # Speed the progress term pays: "world" (the simulator's torso +x velocity; v0) or
+    # "odometry" (leg odometry, observation entry 10: what a robot can compute; v1's default).
+    progress_from: str = "world"
     lateral_friction: float = 1.0  # foot-ground friction coefficient
 
     def __post_init__(self) -> None:
@@ -98,6 +105,11 @@ class StochLiteParams:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f"StochLiteParams.{name} must be finite and > 0, got {value}")
+        if self.progress_from not in PROGRESS_SOURCES:
+            raise ValueError(
+                f"StochLiteParams.progress_from must be one of {PROGRESS_SOURCES}, "
+                f"got {self.progress_from!r}"
+            )
         for name in ("decimation", "episode_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -271,6 +283,7 @@ STOCHLITE_V1 = StochLiteParams(
     energy_weight=0.0,
     lateral_friction=0.6,
     alive_bonus=10.0,
+    progress_from="odometry",
 )
 """StochLite-v1's task (see ``stochlite_v1``): the authors' geometry, timing, gait (2.5 Hz, 0.25 m
 walking height, 0.08 m clearance), 7 N m servos and foot friction 0.6; their x shift of 0.1 m,
@@ -282,7 +295,13 @@ discounted return (gamma 0.99) of a lunge, 1.5 m/s of odometry for 50 steps then
 learned in the first walking-study run), is 15 x 39.5 = 593 against 2.9 x 100 = 290 for walking
 on at the trajectory generator's 0.29 m/s. With a bonus b per step the walk wins for b > 5.0;
 b = 10 (a step upright is worth 1 m/s of progress) doubles that margin. Fixed before any run on
-the new reward."""
+the new reward.
+
+``progress_from`` is "odometry" here, so the ROS gait controller (which has no other speed)
+computes the env's reward; leg odometry counts a stance foot dragged backwards as progress
+whether the body moves or not. Training in simulation can pay the simulator's true speed
+instead (``progress_from="world"``, as the authors' env pays the true base displacement): the
+walking study does, after its version-2 actors earned odometry returns while walking backwards."""
 
 TASK_PARAMS: dict[str, StochLiteParams] = {
     "StochLite-v0": StochLiteParams(),

@@ -25,7 +25,8 @@ unchanged for existing runs. ``StochLite-v1`` (this module) takes the authors' P
 - reward: ``measured_reward`` on the observation (progress x odometry speed - tilt from the
   estimated slope - roll/pitch rates + an alive bonus of 10 per step that does not end the
   episode, see ``STOCHLITE_V1``; no energy term, power is not observed), so the known
-  reward ``task_rewards.stochlite_v1_reward`` equals it; termination ``measured_termination``
+  reward ``task_rewards.stochlite_v1_reward`` equals it; with ``progress_from="world"`` the
+  progress term pays the simulator's true forward speed instead (no known reward then); termination ``measured_termination``
   (absolute): IMU roll or pitch, or tilt from the estimated slope, beyond 0.6 rad, or estimated
   height below 0.08 m; truncation after 1000 steps (10 s). ``info`` carries the true forward
   distance and speed (the walking benchmark's measure) and the true slope: odometry counts feet
@@ -116,6 +117,8 @@ class StochLiteV1Env(StochLiteEnv):
     Keyword overrides of ``StochLiteParams`` or ``StochLiteV1Options`` fields are accepted, e.g.
     ``gymnasium.make("StochLite-v1", max_slope=0.0, push_force=10.0)``.
     """
+
+    progress_sources = ("odometry", "world")
 
     def __init__(
         self,
@@ -249,10 +252,11 @@ class StochLiteV1Env(StochLiteEnv):
             self.observer.tick(*self.measure(), self._gait_phase)
         self._steps += 1
         observation, _, power = self.observer.observe(self._gait_phase)
-        terminated = measured_termination(observation, params, absolute=True)
-        reward = measured_reward(observation, float(observation[10]), power, params, terminated)
-        truncated = self._steps >= params.episode_steps
         true_velocity = (self._torso_state()[0][0] - x_before) / params.policy_dt
+        speed = float(observation[10]) if params.progress_from == "odometry" else true_velocity
+        terminated = measured_termination(observation, params, absolute=True)
+        reward = measured_reward(observation, speed, power, params, terminated)
+        truncated = self._steps >= params.episode_steps
         return observation, reward, terminated, truncated, self._info(power, true_velocity)
 
     def _info(self, mean_power: float, true_velocity: float = 0.0) -> dict[str, Any]:

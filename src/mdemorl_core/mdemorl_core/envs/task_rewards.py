@@ -148,7 +148,9 @@ def stochlite_v1_reward(
     """StochLite-v1 (``stochlite_estimator.measured_reward``, default ``STOCHLITE_V1``, no energy
     term): progress_weight x odometry speed (next_obs[10]) - orientation_weight x |roll/pitch -
     estimated slope|^2 - angular_rate_weight x (roll rate^2 + pitch rate^2) + alive_bonus where
-    the step does not terminate (``stochlite_v1_termination``). Exact (up to the env's float64
+    the step does not terminate (``stochlite_v1_termination``). Exact for the default
+    ``progress_from="odometry"`` (a "world" env pays a speed the observation lacks: learn the
+    reward there) (up to the env's float64
     arithmetic on the float32 observation). Shapes: ``N x 11`` -> ``N``."""
     p = _STOCHLITE_V1
     alive = ~stochlite_v1_termination(obs, act, next_obs)
