@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", help="device to evaluate on (default: the run's)")
     evaluate.set_defaults(handler=_run_eval)
 
+    export = commands.add_parser(
+        "export", help="write a run's actor to a file (deploy it without the run directory)"
+    )
+    export.add_argument("--run", required=True, type=Path, help="run directory")
+    export.add_argument("--out", required=True, type=Path, help="actor file to write")
+    export.set_defaults(handler=_run_export)
+
     plot = commands.add_parser("plot", help="learning curves of one or more runs")
     plot.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories")
     plot.add_argument("--out", required=True, type=Path, help="output image (.png)")
@@ -250,6 +257,17 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--episodes", f"must be >= 1, got {args.episodes}")
     result = evaluate_run(args.run, args.episodes, args.device)
     print(json.dumps(result.as_json_dict()))
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from mdemorl_core.training.actor_file import export_actor
+
+    meta = export_actor(args.run, args.out)
+    print(
+        f"wrote the {meta['algorithm']} actor of epoch {meta['version']} (obs {meta['obs_dim']}, "
+        f"act {meta['act_dim']}, {meta['bytes']} bytes, sha256 {meta['sha256']}) to {args.out}"
+    )
     return 0
 
 

@@ -3,7 +3,8 @@
 (``acting_steps`` 0), then stays up so the latched message stays available. No training.
 
 Parameters: run_dir (string, required): a run directory (``mdemorl train``, the trainer node or
-``mdemorl retrain``); its last checkpoint's actor is published with version = its epoch.
+``mdemorl retrain``), whose last checkpoint's actor is published with version = its epoch, or an
+actor file written by ``mdemorl export`` (published with the version it holds).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from rclpy.node import Node
 
 from mdemorl_core.policy_io import sha256_hex
-from mdemorl_core.training.online import load_run_actor
+from mdemorl_core.training.actor_file import load_deployable_actor
 from mdemorl_core.training.run_dir import RunDirError
 from mdemorl_msgs.msg import PolicyUpdate
 from mdemorl_ros.node_parameters import REQUIRED, Rule
@@ -29,7 +30,7 @@ class PolicyPublisher(Node):
     def __init__(self) -> None:
         super().__init__("policy_publisher")
         run_dir = str(declare(self, DEFAULTS, PARAMETER_RULES)["run_dir"])
-        blob, version, algorithm, obs_dim, act_dim = load_run_actor(Path(run_dir))
+        blob, version, algorithm, obs_dim, act_dim = load_deployable_actor(Path(run_dir))
         msg = PolicyUpdate(
             version=version,
             algorithm=algorithm,

@@ -1,13 +1,14 @@
 """Deploy a walking policy on the StochLite quadruped (simulated or real), with no trainer.
 
-    ros2 launch stochlite_bringup walk.launch.py [run_dir:=RUN] [backend:=sim|hardware]
+    ros2 launch stochlite_bringup walk.launch.py [run_dir:=RUN|ACTOR_FILE] [backend:=sim|hardware]
         [port:=/dev/ttyUSB0] [posture_script:="stand@0 walk@3 sit@20"]
     launch_runner stochlite_bringup walk.launch.py ...
 
 The gait controller starts passive and follows posture commands (std_msgs/String on
 /stochlite/posture_command: stand, walk, sit, passive), or the scripted ones of posture_script:
 passive -> stand up -> walk -> sit down. While walking, the trajectory generator's shifts come
-from RUN's actor (policy_publisher, deterministic); with no run_dir it walks the trajectory
+from RUN's actor (policy_publisher, deterministic; RUN may be an actor file `mdemorl export`
+wrote); with no run_dir it walks the trajectory
 generator alone (default_action:=zero) or stands (default_action:=hold). A tilt beyond sit_tilt
 sits it down; the driver's attitude guard (tilt_limit) relaxes the servos and latches its e-stop.
 backend:=hardware runs servo_driver_node on the RS-485 bus at `port` and the IMU node; sim runs
@@ -56,7 +57,11 @@ def generate_launch_description():
     backend, run_dir = arg("backend"), arg("run_dir")
     realtime = {"realtime_priority": arg("realtime_priority")}
     arguments = [
-        DeclareLaunchArgument("run_dir", default_value="", description="run whose actor walks"),
+        DeclareLaunchArgument(
+            "run_dir",
+            default_value="",
+            description="run (or actor file from `mdemorl export`) whose actor walks",
+        ),
         DeclareLaunchArgument("backend", default_value="sim", choices=["sim", "hardware"]),
         DeclareLaunchArgument(
             "task",

@@ -88,13 +88,15 @@ def test_a_tilt_sits_the_walking_robot_down(tmp_path: Path) -> None:
     check_exits(output, code)
 
 
-def test_walk_launch_deploys_a_runs_actor(tmp_path: Path) -> None:
-    """run_dir: policy_publisher hands the run's actor to the gait controller, which walks with
-    it (a one-epoch SAC run on random data: this checks the deployment path, not the gait)."""
+def test_walk_launch_deploys_an_exported_actor(tmp_path: Path) -> None:
+    """run_dir:=FILE: policy_publisher hands the actor file `mdemorl export` wrote to the gait
+    controller, which walks with it (a one-epoch SAC run on random data: this checks the
+    deployment path, not the gait; deploy.launch.py's test deploys a run directory)."""
     import gymnasium
 
     import mdemorl_core.envs  # noqa: F401  (registers the tasks)
     from mdemorl_core.config import build_train_config
+    from mdemorl_core.training.actor_file import export_actor
     from mdemorl_core.training.online import OnlineTrainer
 
     env = gymnasium.make("StochLite-v1")  # walk.launch.py's default task
@@ -109,11 +111,13 @@ def test_walk_launch_deploys_a_runs_actor(tmp_path: Path) -> None:
         obs = rng.uniform(-0.1, 0.1, obs_dim)
         trainer.add(obs, rng.uniform(-1, 1, act_dim), 0.1, obs, False, False)
     trainer.run_epoch()
+    actor_file = tmp_path / "actor.pt"
+    export_actor(tmp_path / "run", actor_file)
     poses, _, output, code = run_walk_launch(
         tmp_path,
-        # Walk late: policy_publisher imports torch and loads the run first (seconds, on a
+        # Walk late: policy_publisher imports torch and loads the actor first (seconds, on a
         # loaded machine many).
-        [f"run_dir:={tmp_path / 'run'}", "posture_script:=stand@1 walk@25 sit@30"],
+        [f"run_dir:={actor_file}", "posture_script:=stand@1 walk@25 sit@30"],
         lambda poses: len(poses) > 3000 and poses[-1][1] < 0.1,
     )
     assert "deployed the sac actor" in output and "policy version 1 (sac) loaded" in output
