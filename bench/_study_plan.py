@@ -119,7 +119,7 @@ class PlannedRun:
     def settings(self) -> dict[str, Any]:
         """Everything that decides the run's numbers (what the key hashes)."""
         agent = deep_merge(self.task.model_agent if self.arm.model_based else {}, self.arm.agent)
-        train = {**self.task.train, **self.arm.train}
+        train = deep_merge(self.task.train, self.arm.train)
         if self.arm.eval_planner:
             train["eval_planner_episodes"] = self.task.eval_episodes
         return {
@@ -245,6 +245,12 @@ def check_runs(runs: Sequence[PlannedRun], run_root: Path) -> None:
             raise ValueError(f"task {env_id}: not a registered Gymnasium env ({error})") from error
     for run in runs:
         if run.arm.algo == "sb3_sac":
+            ignored = sorted(run.settings()["train"])
+            if ignored:
+                raise ValueError(
+                    f"{run.label}: the SB3 runner takes no TrainConfig overrides "
+                    f"({', '.join(ignored)}); drop the arm from this study"
+                )
             continue
         try:
             build_train_config(train_document(run.job(run_root, 1)))

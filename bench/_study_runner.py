@@ -217,8 +217,6 @@ def _execute_ours(
 def _execute_sb3(
     run: PlannedRun, results_root: Path, run_root: Path, threads: int, deadline: float | None
 ) -> bool:
-    if run.task.train:
-        raise ValueError(f"{run.label}: the SB3 runner takes no task train overrides")
     if not fits(deadline, _estimate(None, _sibling_epoch_seconds(run, results_root, 0))):
         return False
     job = run.job(run_root, threads)

@@ -17,7 +17,7 @@ import _study_runner
 import numpy as np
 import pytest
 from _study import bootstrap_ci, bootstrap_ratio_ci, normalised_auc, steps_to_threshold
-from _study_plan import Arm, PlannedRun, Study, Task, plan_runs
+from _study_plan import Arm, PlannedRun, Study, Task, check_runs, plan_runs
 from _study_report import write_report
 from _study_runner import run_study, write_result
 from study import ARMS, DEFAULT_STUDY, TASKS
@@ -176,6 +176,26 @@ def test_key_changes_with_every_setting_and_only_with_settings() -> None:
     assert replace(base, task=with_reward).key == base.key
     mdemorl = _single_run(TINY_MDEMORL)
     assert replace(mdemorl, task=with_reward).key != mdemorl.key
+
+
+def test_task_train_overrides_are_keyed_merged_under_the_arms_and_refused_for_sb3(
+    tmp_path: Path,
+) -> None:
+    base = _single_run(INTERLEAVED_SAC)
+    assert replace(base, task=replace(PENDULUM, train={})).key == base.key
+    task = replace(PENDULUM, train={"env_kwargs": {"g": 9.0, "max_speed": 7.0}})
+    on_task = replace(base, task=task)
+    assert on_task.key != base.key
+    assert on_task.settings()["train"] == {"env_kwargs": {"g": 9.0, "max_speed": 7.0}}
+    arm = replace(INTERLEAVED_SAC, train={"env_kwargs": {"g": 11.0}})
+    # The arm wins key by key; the task's other env kwargs stay.
+    assert replace(on_task, arm=arm).settings()["train"] == {
+        "env_kwargs": {"g": 11.0, "max_speed": 7.0}
+    }
+    sb3 = replace(on_task, arm=replace(INTERLEAVED_SAC, algo="sb3_sac"))
+    with pytest.raises(ValueError, match="SB3 runner takes no TrainConfig overrides"):
+        check_runs([sb3], tmp_path)
+    check_runs([on_task], tmp_path)  # a valid config for our runner
 
 
 def test_plan_order_and_selection_errors() -> None:

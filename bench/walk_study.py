@@ -71,7 +71,7 @@ from study import ARMS
 
 from mdemorl_core.envs.stochlite_gait import STOCHLITE_V1
 
-SPEED_THRESHOLD = 0.5  # m/s of leg-odometry forward speed over an evaluation episode
+SPEED_THRESHOLD = 0.5  # m/s of true forward speed over an evaluation episode
 EPISODE_STEPS = 1000  # StochLite-v1's episode (10 s at 100 Hz)
 WALK_SLOPES: dict[str, tuple[float, float]] = {
     "downhill": (0.0, 0.15),  # ground pitch +0.15 rad: walking +x goes down
@@ -196,6 +196,9 @@ def write_walk_report(
     walking = walking_report(runs, results_root, run_root)
     payload = {
         "fixed_before_running": {
+            "study_version": WALK_STUDY.version,
+            "env_kwargs": WALK_ENV_KWARGS,
+            "alive_bonus": STOCHLITE_V1.alive_bonus,
             "speed_threshold_m_s": SPEED_THRESHOLD,
             "walk_slopes_rad": {name: list(slope) for name, slope in WALK_SLOPES.items()},
             "walk_seeds": list(WALK_SEEDS),

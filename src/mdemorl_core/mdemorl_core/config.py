@@ -355,3 +355,31 @@ def validate_train_config(config: TrainConfig) -> None:
     """The check that needs the whole document (ranges and choices are the dataclasses' own)."""
     if not config.env_id:
         raise ConfigError("env_id", "is required (give --env ID or env_id in the config file)")
+    _check_known_functions_fit_the_env(config)
+
+
+def _check_known_functions_fit_the_env(config: TrainConfig) -> None:
+    """A known reward or termination computes the task with its own parameters: env_kwargs that
+    change one of them would train the model-based agent on the wrong function, silently."""
+    from mdemorl_core.envs.task_rewards import KNOWN_REWARD_FIELDS
+    from mdemorl_core.envs.task_terminations import KNOWN_TERMINATION_FIELDS
+
+    for key, table in (
+        ("task_reward", KNOWN_REWARD_FIELDS),
+        ("task_termination", KNOWN_TERMINATION_FIELDS),
+    ):
+        task = getattr(config.agent, key)
+        if task not in table:
+            continue
+        params, fields = table[task]
+        changed = sorted(
+            name
+            for name in fields & set(config.env_kwargs)
+            if config.env_kwargs[name] != getattr(params, name)
+        )
+        if changed:
+            raise ConfigError(
+                f"agent.{key}",
+                f"{task!r} assumes the task's own {', '.join(changed)}, which env_kwargs "
+                f"changes; set agent.{key} to '' (learned) or drop the env_kwargs",
+            )

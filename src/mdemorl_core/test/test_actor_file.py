@@ -1,4 +1,4 @@
-"""Actor files: `mdemorl export` writes a run's actor; the deploy path reads runs and files alike."""
+"""Actor files: `mdemorl export` writes a run's actor; deployment reads runs and files alike."""
 
 from __future__ import annotations
 
@@ -79,3 +79,12 @@ def test_a_file_that_is_no_actor_is_refused_by_name(run_dir: Path, tmp_path: Pat
         load_deployable_actor(truncated)
     with pytest.raises(RunDirError, match="neither a run directory nor an actor file"):
         load_deployable_actor(tmp_path / "missing.pt")
+
+
+def test_an_unwritable_destination_is_an_error_and_leaves_nothing(run_dir: Path, tmp_path: Path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(RunDirError, match="cannot write the actor file"):
+        export_actor(run_dir, blocker / "actor.pt")
+    assert blocker.read_text() == "not a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

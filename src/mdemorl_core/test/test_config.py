@@ -329,3 +329,25 @@ def test_train_rejects_before_creating_the_run(
 ) -> None:
     code, err = _train_exit(tmp_path, capsys, *extra)
     assert code == 2 and f"config key '{key}'" in err and "Traceback" not in err
+
+
+def test_a_known_reward_is_refused_with_env_kwargs_that_change_its_task() -> None:
+    document = {
+        "env_id": "StochLite-v1",
+        "env_kwargs": {"progress_from": "world"},
+        "agent": {"task_reward": "StochLite-v1", "task_termination": "StochLite-v1"},
+    }
+    with pytest.raises(ConfigError, match="agent.task_reward.*progress_from"):
+        build_train_config(document)
+    # Learned reward, known termination (the walking study's pair): accepted.
+    build_train_config({**document, "agent": {"task_termination": "StochLite-v1"}})
+    # Kwargs equal to the task's own, or ones the functions do not read: accepted.
+    build_train_config({**document, "env_kwargs": {"progress_from": "odometry", "push_force": 5.0}})
+    with pytest.raises(ConfigError, match="agent.task_termination.*max_tilt"):
+        build_train_config(
+            {
+                "env_id": "StochLite-v1",
+                "env_kwargs": {"max_tilt": 0.3},
+                "agent": {"task_termination": "StochLite-v1"},
+            }
+        )

@@ -1,6 +1,8 @@
 """The task hash: the leg's changes with the task, not the physics; the trainer's dispatch picks
 each robot's hash and checks no other task."""
 
+import dataclasses
+
 from mdemorl_core.envs import stochlite_gait
 from mdemorl_core.envs.leg2r_task import Leg2RParams
 from mdemorl_core.envs.stochlite_gait import StochLiteParams
@@ -20,3 +22,10 @@ def test_task_hash_of_uses_each_robots_hash() -> None:
     assert task_hash_of(Leg2RParams()) != task_hash_of(StochLiteParams())
     assert task_hash_of(None) == ""
     assert task_hash_of(object()) == ""
+
+
+def test_stochlite_task_hash_changes_with_the_reward() -> None:
+    v1 = stochlite_gait.STOCHLITE_V1
+    base = stochlite_gait.task_hash(v1)
+    for change in ({"alive_bonus": 0.0}, {"progress_from": "world"}, {"progress_weight": 5.0}):
+        assert stochlite_gait.task_hash(dataclasses.replace(v1, **change)) != base, change

@@ -10,7 +10,8 @@ sin/cos of the gait phase (the shifts mean different things in swing and stance)
 Action [12] in [-1, 1]: per foot (FL, FR, BL, BR) x, y, z shifts, scaled by ``shift_limits``.
 Reward per policy step: ``progress_weight`` x forward (world +x) torso velocity
 - ``orientation_weight`` x ((roll - slope_roll)^2 + (pitch - slope_pitch)^2)
-- ``angular_rate_weight`` x (roll rate^2 + pitch rate^2) - ``energy_weight`` x mean |tau * qd| (W).
+- ``angular_rate_weight`` x (roll rate^2 + pitch rate^2) - ``energy_weight`` x mean |tau * qd| (W)
++ ``alive_bonus`` (0 for v0) on a step that does not terminate.
 Terminates when roll or pitch departs from the slope's by more than ``max_tilt`` or the torso
 sinks below ``min_height``; truncates after ``episode_steps``. Each reset draws the slope's roll
 and pitch uniformly in [-max_slope, max_slope] (``options={"slope": (roll, pitch)}`` fixes it,
@@ -53,7 +54,8 @@ class StochLiteEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
-    # v0's observation has no odometry speed: its progress term can only pay the world's.
+    # v0's observation has no odometry speed: its progress term can only pay the world's (the
+    # ROS gait controller's v0 reward is leg odometry from its own measurements).
     progress_sources: tuple[str, ...] = ("world",)
 
     def __init__(
@@ -74,7 +76,7 @@ class StochLiteEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         if self.params.progress_from not in self.progress_sources:
             raise ValueError(
                 f"{type(self).__name__}: progress_from {self.params.progress_from!r} is not one "
-                f"of {self.progress_sources}"
+                f"of {self.progress_sources} (v0's observation has no odometry speed)"
             )
         self.render_mode = render_mode
         self.render_size = render_size
@@ -236,15 +238,16 @@ class StochLiteEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         forward_velocity = (position[0] - x_before) / params.policy_dt
         tilt_sq = float(np.sum((euler[:2] - self._slope) ** 2))
         mean_power = energy / params.policy_dt
+        height = float(self._slope_rotation[:, 2] @ position)
+        terminated = bool(
+            np.any(np.abs(euler[:2] - self._slope) > params.max_tilt) or height < params.min_height
+        )
         reward = (
             params.progress_weight * forward_velocity
             - params.orientation_weight * tilt_sq
             - params.angular_rate_weight * float(np.sum(body_rates[:2] ** 2))
             - params.energy_weight * mean_power
-        )
-        height = float(self._slope_rotation[:, 2] @ position)
-        terminated = bool(
-            np.any(np.abs(euler[:2] - self._slope) > params.max_tilt) or height < params.min_height
+            + (0.0 if terminated else params.alive_bonus)
         )
         truncated = self._steps >= params.episode_steps
         return self._observation(), float(reward), terminated, truncated, self._info(mean_power)

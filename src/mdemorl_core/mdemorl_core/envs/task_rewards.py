@@ -148,10 +148,10 @@ def stochlite_v1_reward(
     """StochLite-v1 (``stochlite_estimator.measured_reward``, default ``STOCHLITE_V1``, no energy
     term): progress_weight x odometry speed (next_obs[10]) - orientation_weight x |roll/pitch -
     estimated slope|^2 - angular_rate_weight x (roll rate^2 + pitch rate^2) + alive_bonus where
-    the step does not terminate (``stochlite_v1_termination``). Exact for the default
-    ``progress_from="odometry"`` (a "world" env pays a speed the observation lacks: learn the
-    reward there) (up to the env's float64
-    arithmetic on the float32 observation). Shapes: ``N x 11`` -> ``N``."""
+    the step does not terminate (``stochlite_v1_termination``). Exact up to the env's float64
+    arithmetic on the float32 observation, for the task's own parameters only (an env that
+    overrides one of ``KNOWN_REWARD_FIELDS``, e.g. ``progress_from="world"``, pays what the
+    observation does not hold: the config refuses the pair). Shapes: ``N x 11`` -> ``N``."""
     p = _STOCHLITE_V1
     alive = ~stochlite_v1_termination(obs, act, next_obs)
     x = next_obs
@@ -177,6 +177,25 @@ TASK_REWARDS: dict[str, RewardFunction] = {
 }
 """Tasks with a known reward, by Gymnasium id (the values of ``agent.task_reward``); Hopper and
 Walker2d are approximate (see their functions)."""
+
+KNOWN_REWARD_FIELDS: dict[str, tuple[object, frozenset[str]]] = {
+    "StochLite-v1": (
+        _STOCHLITE_V1,
+        frozenset(
+            {
+                "progress_from",
+                "progress_weight",
+                "orientation_weight",
+                "angular_rate_weight",
+                "energy_weight",
+                "alive_bonus",
+                "max_tilt",
+                "min_height",
+            }
+        ),
+    ),
+}
+"""Per task: the parameters its known reward assumes and the env kwargs that change them."""
 
 
 def task_reward_function(task: str) -> RewardFunction:

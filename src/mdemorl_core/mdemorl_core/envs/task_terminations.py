@@ -141,6 +141,11 @@ TASK_TERMINATIONS: dict[str, TerminationFunction] = {
 }
 """Tasks with a known termination rule, by Gymnasium id (default env kwargs)."""
 
+KNOWN_TERMINATION_FIELDS: dict[str, tuple[object, frozenset[str]]] = {
+    "StochLite-v1": (_STOCHLITE_V1, frozenset({"max_tilt", "min_height"})),
+}
+"""Per task: the parameters its known termination assumes and the env kwargs that change them."""
+
 
 def task_termination_function(task: str) -> TerminationFunction:
     """The termination rule of ``task``; ValueError naming the known ones for any other name."""

@@ -4,11 +4,13 @@
 checkpoint as the ``/mdemorl/policy`` blob (``policy_io``: architecture, float32 weights,
 algorithm, version = the checkpoint's epoch; ~0.3 MB for the 256 x 2 actor) instead of the
 checkpoint's ~10 MB of replay buffers and optimiser state. The policy publisher (and with it
-walk.launch.py / deploy.launch.py ``run_dir:=``) takes either a run directory or such a file.
+walk.launch.py's ``run_dir:=``) takes either a run directory or such a file; planning
+(deploy.launch.py ``mode:=mpc``) needs the run directory, whose model the planner loads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -22,16 +24,22 @@ DeployableActor = tuple[bytes, int, str, int, int]
 
 
 def export_actor(run_dir: Path, out: Path) -> dict[str, Any]:
-    """Write the actor of ``run_dir``'s last checkpoint to ``out`` (atomically: a killed export
-    leaves no partial file). Returns its metadata and sha256."""
+    """Write the actor of ``run_dir``'s last checkpoint to ``out``, whole or not at all (written
+    beside it, then renamed; a killed export may leave ``<out>.partial``, never a partial
+    ``out``). Returns its metadata and sha256; RunDirError when ``out`` cannot be written."""
     blob = load_run_actor(Path(run_dir))[0]
     out = Path(out)
     if out.is_dir():
         raise RunDirError(f"{out} is a directory; give the actor file's path")
-    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(blob)
-    os.replace(partial, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(blob)
+        os.replace(partial, out)
+    except OSError as error:
+        with contextlib.suppress(OSError):  # e.g. its parent is a file: nothing was written
+            partial.unlink(missing_ok=True)
+        raise RunDirError(f"cannot write the actor file {out}: {error}") from error
     return {**actor_blob_metadata(blob), "sha256": sha256_hex(blob), "bytes": len(blob)}
 
 
