@@ -48,9 +48,10 @@ def test_sim_topics_targets_and_attitude_guard(rig: tuple[RosHarness, object]) -
             "diagnostics_rate": 4.0,
         },
     )
-    assert harness.spin_until(lambda: len(states) > 10 and len(imus) > 2, 40.0), harness.output(
-        process
-    )
+    # The torso pose comes on its own (monitor) topic: wait for it too before reading it.
+    assert harness.spin_until(
+        lambda: len(states) > 10 and len(imus) > 2 and len(poses) > 0, 40.0
+    ), harness.output(process)
     assert list(states[-1].name) == list(JOINT_NAMES)
     standing = poses[-1].pose.position.z
     assert standing > 0.1  # held at the start pose, standing
