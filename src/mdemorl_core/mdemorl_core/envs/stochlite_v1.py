@@ -27,8 +27,8 @@ unchanged for existing runs. ``StochLite-v1`` (this module) takes the authors' P
   episode, see ``STOCHLITE_V1``; no energy term, power is not observed), so the known
   reward ``task_rewards.stochlite_v1_reward`` equals it; with ``progress_from="world"`` the
   progress term pays the simulator's true forward speed instead (no known reward then);
-  termination ``measured_termination`` (absolute): IMU roll or pitch, or tilt from the estimated slope, beyond 0.6 rad, or estimated
-  height below 0.08 m; truncation after 1000 steps (10 s). ``info`` carries the true forward
+  termination ``measured_termination`` (absolute): IMU roll or pitch, or tilt from the
+  estimated slope, beyond 0.6 rad, or estimated height below 0.08 m; truncation after 1000 steps (10 s). ``info`` carries the true forward
   distance and speed (the walking benchmark's measure) and the true slope: odometry counts feet
   sliding backwards as progress, so a policy that learns to slip shows up there, not in the
   return;

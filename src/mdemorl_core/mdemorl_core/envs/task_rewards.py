@@ -27,6 +27,7 @@ import torch
 from mdemorl_core.envs.leg2r_task import OBSERVATION_LAYOUT, Leg2RParams
 from mdemorl_core.envs.stochlite_gait import STOCHLITE_V1 as _STOCHLITE_V1
 from mdemorl_core.envs.task_terminations import (
+    KNOWN_TERMINATION_FIELDS,
     hopper_termination,
     inverted_double_pendulum_tip_height,
     inverted_pendulum_termination,
@@ -179,20 +180,18 @@ TASK_REWARDS: dict[str, RewardFunction] = {
 Walker2d are approximate (see their functions)."""
 
 KNOWN_REWARD_FIELDS: dict[str, tuple[object, frozenset[str]]] = {
+    # The alive bonus reads the known termination, so its fields are the reward's too.
     "StochLite-v1": (
         _STOCHLITE_V1,
-        frozenset(
-            {
-                "progress_from",
-                "progress_weight",
-                "orientation_weight",
-                "angular_rate_weight",
-                "energy_weight",
-                "alive_bonus",
-                "max_tilt",
-                "min_height",
-            }
-        ),
+        KNOWN_TERMINATION_FIELDS["StochLite-v1"][1]
+        | {
+            "progress_from",
+            "progress_weight",
+            "orientation_weight",
+            "angular_rate_weight",
+            "energy_weight",
+            "alive_bonus",
+        },
     ),
 }
 """Per task: the parameters its known reward assumes and the env kwargs that change them."""

@@ -10,12 +10,11 @@ walk.launch.py's ``run_dir:=``) takes either a run directory or such a file; pla
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mdemorl_core.policy_io import actor_blob_metadata, deserialize_actor, sha256_hex
+from mdemorl_core.training.checkpoint import atomic_write
 from mdemorl_core.training.online import load_run_actor
 from mdemorl_core.training.run_dir import RunDirError
 
@@ -24,21 +23,20 @@ DeployableActor = tuple[bytes, int, str, int, int]
 
 
 def export_actor(run_dir: Path, out: Path) -> dict[str, Any]:
-    """Write the actor of ``run_dir``'s last checkpoint to ``out``, whole or not at all (written
-    beside it, then renamed; a killed export may leave ``<out>.partial``, never a partial
-    ``out``). Returns its metadata and sha256; RunDirError when ``out`` cannot be written."""
+    """Write the actor of ``run_dir``'s last checkpoint to ``out``, whole or not at all
+    (``checkpoint.atomic_write``). Returns its metadata and sha256; RunDirError when ``out``
+    cannot be written."""
     blob = load_run_actor(Path(run_dir))[0]
     out = Path(out)
     if out.is_dir():
         raise RunDirError(f"{out} is a directory; give the actor file's path")
-    partial = out.with_name(out.name + ".partial")
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(blob)
+
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(blob)
-        os.replace(partial, out)
+        atomic_write(out, write)
     except OSError as error:
-        with contextlib.suppress(OSError):  # e.g. its parent is a file: nothing was written
-            partial.unlink(missing_ok=True)
         raise RunDirError(f"cannot write the actor file {out}: {error}") from error
     return {**actor_blob_metadata(blob), "sha256": sha256_hex(blob), "bytes": len(blob)}
 
